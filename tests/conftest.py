@@ -1,0 +1,114 @@
+"""Shared fixtures: real PostgreSQL, MariaDB and Redis, each test isolated and cleaned up.
+
+A fixture whose server cannot be reached *skips* the test locally and *fails* it when ``CI`` is
+set: a suite that silently skips its integration tests is a broken suite.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+PG_URL = os.environ.get("BACKENDPERF_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("BACKENDPERF_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("BACKENDPERF_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unavailable(what: str, why: object) -> None:
+    """Skip locally, fail in CI: the service a test needs is not reachable."""
+    message = f"{what} is not reachable ({why}); start it (see DEVELOPERS.md / README)"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def _reachable(host: str, port: int) -> OSError | None:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return None
+    except OSError as exc:
+        return exc
+
+
+def unique_name(prefix: str) -> str:
+    """A name no concurrent test run will choose."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
+    if (err := _reachable("127.0.0.1", 5432)) is not None:
+        unavailable("PostgreSQL at 127.0.0.1:5432", err)
+    import psycopg
+
+    schema = unique_name("bp_test")
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A MariaDB URL of a fresh database, dropped afterwards."""
+    if (err := _reachable("127.0.0.1", 3306)) is not None:
+        unavailable("MariaDB at 127.0.0.1:3306", err)
+    import pymysql
+
+    database = unique_name("bp_test")
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="")
+    except pymysql.Error as exc:
+        unavailable("MariaDB", exc)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{database}`")
+        yield f"mysql://root@127.0.0.1:3306/{database}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        conn.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis URL; ``redis_prefix`` gives the key prefix this test owns."""
+    if (err := _reachable("127.0.0.1", 6379)) is not None:
+        unavailable("Redis at 127.0.0.1:6379", err)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A unique key prefix; every key under it is deleted after the test."""
+    import redis
+
+    prefix = unique_name("bp_test") + ":"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
