@@ -194,20 +194,20 @@ class _Raised:
 
 
 class _Flight:
-    """One computation in progress; waiters block on ``lock`` until the leader releases it."""
+    """One computation in progress. The leader pays for no lock: the first waiter creates the
+    event (under the store lock) and the leader, finishing under that lock, sees and sets it."""
 
-    __slots__ = ("error", "lock", "owner", "value")
+    __slots__ = ("error", "event", "owner", "value")
 
     def __init__(self, owner: int | None) -> None:
         self.owner = owner
-        self.lock = threading.Lock()
-        self.lock.acquire()
+        self.event: threading.Event | None = None
         self.value: Any = MISSING
         self.error: BaseException | None = None
 
     def wait(self) -> Any:
-        with self.lock:
-            pass
+        assert self.event is not None
+        self.event.wait()
         if self.error is not None:
             raise self.error
         return self.value
@@ -309,6 +309,9 @@ class _Core(_Keys):
             opts.maxsize, policy=opts.policy, timer=opts.timer, entries=opts.entries
         )
         self.inflight: dict[Hashable, Any] = {}
+        self.capacity: float = INF if opts.maxsize is None else opts.maxsize
+        if opts.entries:
+            self.miss = self.miss_entries  # type: ignore[method-assign]
         self.misses = 0
         self.stale_hits = 0
         self.slow_hits = 0  # hits on the unhashable-argument path (the fast path counts its own)
@@ -371,6 +374,11 @@ class _Core(_Keys):
 
     # -- writing -----------------------------------------------------------------------------
 
+    def _item(self, value: Any, now: float) -> tuple[tuple[Any, float], float]:
+        """What to store for ``value`` and its hard expiry (entries layout only)."""
+        expires = now + self.opts.lifetime(value)
+        return (value, expires), expires + self.opts.stale_ttl
+
     def save(self, key: Hashable, value: Any) -> None:
         opts = self.opts
         if opts.unless is not None and opts.unless(value):
@@ -379,8 +387,8 @@ class _Core(_Keys):
             self.store.put(key, value)
             return
         now = opts.timer()
-        expires = now + opts.lifetime(value)
-        self.store.put(key, (value, expires), expires + opts.stale_ttl, now)
+        item, hard = self._item(value, now)
+        self.store.put(key, item, hard, now)
 
     def save_error(self, key: Hashable, exc: BaseException) -> None:
         neg = self.opts.negative_ttl
@@ -389,50 +397,127 @@ class _Core(_Keys):
         now = self.opts.timer()
         self.store.put(key, (_Raised(exc), now + neg), now + neg, now)
 
-    def _begin(self, key: Hashable, now: float) -> tuple[Any, _Flight | None, bool]:
-        """Under the lock: a fresh value if one appeared, else the flight to lead or join."""
-        me = threading.get_ident()
+    # -- single flight (sync) ------------------------------------------------------------------
+    #
+    # ``inflight[key]`` is the leader's thread ident while nobody waits (so an uncontended miss
+    # allocates nothing), and becomes a _Flight with an Event once a second thread arrives.
+
+    def _waiter_locked(self, key: Hashable, current: Any, me: int) -> _Flight | None:
+        """Under the lock: the flight to wait on, or None if this thread is the leader."""
+        if current.__class__ is _Flight:
+            if current.owner == me:
+                return None
+            if current.event is None:
+                current.event = threading.Event()
+            return current
+        if current == me:
+            return None
+        flight = self.inflight[key] = _Flight(current)
+        flight.event = threading.Event()
+        return flight
+
+    def _wait(self, flight: _Flight | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if flight is None:  # the function recursed into itself with the same key
+            return self.call(*args, **kwargs)
+        return flight.wait()
+
+    @staticmethod
+    def _publish(current: Any, value: Any, error: BaseException | None) -> None:
+        if current.__class__ is _Flight:
+            current.value = value
+            current.error = error
+            if current.event is not None:
+                current.event.set()
+
+    def _fail(self, key: Hashable, exc: BaseException) -> None:
+        self.save_error(key, exc)
         with self.store.lock:
-            value = self._fresh_item(self.store.peek_unlocked(key), now)
-            if value is not MISSING:
-                return value, None, False
-            self.misses += 1
-            flight = self.inflight.get(key)
-            if flight is None:
-                flight = self.inflight[key] = _Flight(me)
-                return MISSING, flight, True
-            if flight.owner == me:  # the function recursed into itself with the same key
-                return MISSING, None, False
-            return MISSING, flight, False
+            current = self.inflight.pop(key, None)
+        self._publish(current, MISSING, exc)
 
     def _end(self, key: Hashable, flight: _Flight) -> None:
         with self.store.lock:
             if self.inflight.get(key) is flight:
                 del self.inflight[key]
-        flight.lock.release()
+        self._publish(flight, flight.value, flight.error)
 
     # -- sync paths --------------------------------------------------------------------------
 
     def miss(self, key: Hashable, /, *args: Any, **kwargs: Any) -> Any:
-        value, flight, leader = self._begin(key, self.opts.timer())
+        """The miss path without expiry: lock-free up to the call, one lock round trip after.
+
+        Each step before the call is a single dict operation, atomic under the GIL:
+        ``setdefault`` elects the leader; only waiters take the lock, to swap the leader's
+        ident for a _Flight they can block on.
+        """
+        store = self.store
+        data, inflight = store.data, self.inflight
+        value = data.get(key, MISSING)  # stored by another thread since our lookup?
         if value is not MISSING:
             return value
-        if flight is None:
-            return self.call(*args, **kwargs)
-        if not leader:
-            return flight.wait()
+        me = threading.get_ident()
+        current = inflight.setdefault(key, me)
+        if current != me:
+            with store.lock:
+                self.misses += 1
+                current = inflight.get(key)
+                flight = None if current is None else self._waiter_locked(key, current, me)
+            if current is None:  # the leader finished in the meantime: look again
+                self.misses -= 1
+                return self.miss(key, *args, **kwargs)
+            return self._wait(flight, args, kwargs)
+        self.misses += 1
         try:
             value = self.call(*args, **kwargs)
         except BaseException as exc:
-            flight.error = exc
-            self.save_error(key, exc)
+            self._fail(key, exc)
             raise
-        else:
-            flight.value = value
-            self.save(key, value)
-            return value
-        finally:
-            self._end(key, flight)
+        unless = self.opts.unless
+        keep = unless is None or not unless(value)
+        with store.lock:
+            if keep and self.capacity:
+                data[key] = value
+                if len(data) > self.capacity:
+                    store.evict()
+                    store.evictions += 1
+            current = inflight.pop(key, None)
+        if current.__class__ is _Flight:
+            self._publish(current, value, None)
+        return value
+
+    def miss_entries(self, key: Hashable, /, *args: Any, **kwargs: Any) -> Any:
+        """The miss path with expiry (ttl, negative_ttl): entries are (value, expires_at)."""
+        opts, store, inflight = self.opts, self.store, self.inflight
+        now = opts.timer()
+        me = threading.get_ident()
+        with store.lock:
+            value = self._fresh_item(store.peek_unlocked(key), now)
+            if value is not MISSING:
+                return value
+            self.misses += 1
+            current = inflight.get(key)
+            if current is None:
+                inflight[key] = me
+            else:
+                flight = self._waiter_locked(key, current, me)
+        if current is not None:
+            return self._wait(flight, args, kwargs)
+        try:
+            value = self.call(*args, **kwargs)
+        except BaseException as exc:
+            self._fail(key, exc)
+            raise
+        keep = opts.unless is None or not opts.unless(value)
+        if keep:
+            now = opts.timer()
+            item, hard = self._item(value, now)
+        with store.lock:
+            if keep:
+                store.put_locked(key, item, hard, now)
+            current = inflight.pop(key, None)
+        if current.__class__ is _Flight:
+            self._publish(current, value, None)
+        return value
 
     def slow(self, *args: Any, **kwargs: Any) -> Any:
         key = self.frozen_key(args, kwargs)
@@ -670,6 +755,8 @@ class _BackendCore(_Keys):
             current: _Flight | None = self.inflight.get(key)
             leader = current is None
             flight = self.inflight[key] = _Flight(me) if current is None else current
+            if not leader and flight.event is None and flight.owner != me:
+                flight.event = threading.Event()
         if not leader:
             if flight.owner == me:  # recursion into the same key
                 return self.call(*args, **kwargs)
@@ -688,7 +775,9 @@ class _BackendCore(_Keys):
             with self.lock:
                 if self.inflight.get(key) is flight:
                     del self.inflight[key]
-            flight.lock.release()
+                event = flight.event
+            if event is not None:
+                event.set()
 
     async def amiss(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ O(log n), so expired entries never push out live ones. Reads never take the lock
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -92,6 +93,11 @@ class MemoryBackend:
         if policy == "lru" and isinstance(self.data, OrderedDict):
             self.move = self.data.move_to_end
         self._reorder = self.data.move_to_end if isinstance(self.data, OrderedDict) else None
+        self.evict: Callable[[], object] = (
+            functools.partial(self.data.popitem, last=False)
+            if isinstance(self.data, OrderedDict)
+            else self.data.popitem
+        )
         self._heap: list[tuple[float, int, Hashable, float]] = []
         self._seq = itertools.count()
         self.evictions = 0
@@ -103,25 +109,30 @@ class MemoryBackend:
 
         ``hard_expiry`` is when the entry must be gone (after any stale window).
         """
-        if self.maxsize == 0:
-            return
         with self.lock:
-            heap = self._heap
-            if heap and heap[0][0] <= now:
-                self._purge_locked(now)
-            data = self.data
-            data[key] = item
-            if self._reorder is not None:
-                self._reorder(key)
-            if hard_expiry != INF:
-                heapq.heappush(heap, (hard_expiry, next(self._seq), key, item[1]))
-                if len(heap) > 2 * len(data) + 64:
-                    self._rebuild_heap_locked()
-            maxsize = self.maxsize
-            if maxsize is not None:
-                while len(data) > maxsize:
-                    data.popitem() if self.locked_reads else data.popitem(last=False)  # type: ignore[call-arg]
-                    self.evictions += 1
+            self.put_locked(key, item, hard_expiry, now)
+
+    def put_locked(self, key: Hashable, item: Any, hard_expiry: float, now: float) -> None:
+        """:meth:`put` for a caller that holds :attr:`lock` (the decorator's miss path)."""
+        maxsize = self.maxsize
+        if maxsize == 0:
+            return
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._purge_locked(now)
+        data = self.data
+        data[key] = item
+        if self._reorder is not None:
+            self._reorder(key)
+        if hard_expiry != INF:
+            heapq.heappush(heap, (hard_expiry, next(self._seq), key, item[1]))
+            if len(heap) > 2 * len(data) + 64:
+                self._rebuild_heap_locked()
+        if maxsize is not None and len(data) > maxsize:
+            evict = self.evict
+            while len(data) > maxsize:
+                evict()
+                self.evictions += 1
 
     def purge(self, now: float | None = None) -> int:
         """Drop every entry whose hard expiry has passed; return how many."""
