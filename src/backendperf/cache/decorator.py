@@ -452,7 +452,8 @@ class _Core(_Keys):
         """
         store = self.store
         data, inflight = store.data, self.inflight
-        value = data.get(key, MISSING)  # stored by another thread since our lookup?
+        # stored by another thread since our lookup? (LFU bookkeeping is Python: lock it)
+        value = store.peek(key) if store.locked_reads else data.get(key, MISSING)
         if value is not MISSING:
             return value
         me = threading.get_ident()
