@@ -352,25 +352,7 @@ class _Core(_Keys):
 
     def lookup(self, key: Hashable) -> Any:
         """A hit-path read for the slow path: the value, or MISSING (expired counts as missing)."""
-        s = self.store
-        if s.locked_reads:
-            with s.lock:
-                item = s.data.get(key, MISSING)
-        else:
-            item = s.data.get(key, MISSING)
-            if item is not MISSING and s.move is not None:
-                try:
-                    s.move(key)
-                except KeyError:
-                    return MISSING
-        if item is MISSING or not self.opts.entries:
-            return item
-        value, expires = item
-        if self.opts.timer() >= expires:
-            return MISSING
-        if value.__class__ is _Raised:
-            raise value.error()
-        return value
+        return self._fresh_item(self.store.touch(key), self.opts.timer())
 
     # -- writing -----------------------------------------------------------------------------
 

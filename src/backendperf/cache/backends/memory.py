@@ -189,18 +189,22 @@ class MemoryBackend:
 
     # -- the Backend protocol -----------------------------------------------------------------
 
-    def get(self, key: Hashable) -> Any:
-        """The value under ``key``, or :data:`MISSING` when absent or expired."""
+    def touch(self, key: Hashable) -> Any:
+        """The raw stored item or :data:`MISSING`, counting as a use (recency, frequency)."""
         if self.locked_reads:
             with self.lock:
-                item = self.data.get(key, MISSING)
-        else:
-            item = self.data.get(key, MISSING)
-            if item is not MISSING and self.move is not None:
-                try:
-                    self.move(key)
-                except KeyError:  # evicted by another thread meanwhile
-                    return MISSING
+                return self.data.get(key, MISSING)
+        item = self.data.get(key, MISSING)
+        if item is not MISSING and self.move is not None:
+            try:
+                self.move(key)
+            except KeyError:  # evicted by another thread meanwhile
+                return MISSING
+        return item
+
+    def get(self, key: Hashable) -> Any:
+        """The value under ``key``, or :data:`MISSING` when absent or expired."""
+        item = self.touch(key)
         if item is MISSING or not self.entries:
             return item
         value, expires = item
