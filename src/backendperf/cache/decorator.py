@@ -1052,8 +1052,6 @@ def _decorate_function(fn: Callable[..., Any], opts: _Options, *, method: bool) 
 
 # -- the decorator ---------------------------------------------------------------------------
 
-_Decorator = Callable[[Callable[P, R]], CachedFunction[P, R]]
-
 
 @overload
 def cached(fn: Callable[P, R], /) -> CachedFunction[P, R]: ...
