@@ -409,7 +409,8 @@ def test_recursive_function_memoizes() -> None:
         ({"policy": "mru"}, "policy"),
         ({"stale_ttl": 5}, "needs ttl"),
         ({"jitter": 1.5}, "jitter"),
-        ({"ttl": 1, "stale_ttl": 1, "backend": NullBackend()}, "in-process"),
+        ({"ttl": 1, "negative_ttl": 1, "backend": NullBackend()}, "in-process"),
+        ({"tags": lambda x: [x], "backend": NullBackend()}, "tags= needs"),
     ],
 )
 def test_bad_options_raise_configuration_error(kwargs: dict[str, Any], message: str) -> None:

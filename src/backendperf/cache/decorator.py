@@ -25,7 +25,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
@@ -69,6 +69,10 @@ class CacheInfo:
     maxsize: int | None
     stale_hits: int = 0
     """Calls answered with an expired value while it was refreshed (``stale_ttl=``)."""
+    errors: int = 0
+    """Remote store failures (and undecodable values); each such call ran uncached."""
+    bypasses: int = 0
+    """Calls that skipped the remote store while its circuit breaker was open."""
 
     @property
     def hit_ratio(self) -> float:
@@ -84,6 +88,8 @@ class CacheInfo:
             self.currsize + other.currsize,
             None if self.maxsize is None or other.maxsize is None else self.maxsize + other.maxsize,
             self.stale_hits + other.stale_hits,
+            self.errors + other.errors,
+            self.bypasses + other.bypasses,
         )
 
 
@@ -156,7 +162,9 @@ class _Options:
     typed: bool
     key: Callable[..., Hashable] | None
     timer: Callable[[], float]
+    clock: Callable[[], float]
     backend: Any
+    tags: Callable[..., Any] | None
 
     @property
     def entries(self) -> bool:
@@ -676,7 +684,15 @@ class _Core(_Keys):
 
 
 class _BackendCore(_Keys):
-    """``@cached(backend=...)``: reads and writes through the Backend protocol."""
+    """``@cached(backend=...)``: reads and writes through the Backend protocol.
+
+    A backend with ``bind(name)`` (the Redis stores) gets a view per function, which turns keys
+    into stable bytes. Optional view methods add features: ``flight_lock``, ``flight_unlock``
+    and ``flight_wait`` give single flight across processes, a ``tags=`` keyword on ``set`` stores tags, ``stats`` adds
+    error counters to :class:`CacheInfo`. With ``stale_ttl`` each entry is stored as
+    ``(value, fresh_until)`` by the wall clock (shared by every process), and lives in the
+    backend for ``ttl + stale_ttl``.
+    """
 
     def __init__(
         self,
@@ -686,34 +702,89 @@ class _BackendCore(_Keys):
         names: tuple[str, ...],
         keyfn: Callable[..., Hashable],
         is_async: bool,
+        qualified: str,
     ) -> None:
+        backend = opts.backend
+        if hasattr(backend, "bind"):
+            backend = backend.bind(qualified)
         self.opts = opts
-        self.backend = opts.backend
+        self.backend = backend
         self.call = call
         self.name = name
         self.names = names
         self.keyfn = keyfn
         self.is_async = is_async
-        self.native_async = is_async and hasattr(self.backend, "aget")
+        self.native_async = is_async and hasattr(backend, "aget")
+        if not is_async and not hasattr(backend, "get"):
+            raise ConfigurationError(
+                f"{name} is not async, but {type(backend).__qualname__} has only async methods: "
+                f"use RedisBackend (not AsyncRedisBackend) for def functions"
+            )
+        self.locking = hasattr(backend, "aflight_lock" if self.native_async else "flight_lock")
+        self.stale = opts.stale_ttl
+        self.clock = opts.clock
+        self.tags = opts.tags
         self.lock = threading.Lock()
         self.inflight: dict[Hashable, Any] = {}
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stale_hits = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    def ttl_for(self, value: Any) -> float | None:
+    # -- stored form ---------------------------------------------------------------------
+
+    def _stored(self, value: Any) -> tuple[Any, float | None]:
+        """What to store for ``value`` and for how long (``None``: no expiry)."""
         seconds = self.opts.lifetime(value)
-        return None if seconds == INF else seconds
+        if not self.stale:
+            return value, None if seconds == INF else seconds
+        return (value, self.clock() + seconds), seconds + self.stale
+
+    def _read(self, stored: Any) -> tuple[Any, bool]:
+        """``(value, fresh)`` from a stored form; MISSING for what is not ours."""
+        if not self.stale or stored is MISSING:
+            return stored, True
+        if stored.__class__ is not tuple or len(stored) != 2:
+            return MISSING, True
+        value, fresh_until = stored
+        return value, self.clock() < fresh_until
+
+    def _tag_kwargs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.tags is None:
+            return {}
+        return {"tags": list(self.tags(*args, **kwargs))}
+
+    def _keep(self, value: Any) -> bool:
+        return self.opts.unless is None or not self.opts.unless(value)
+
+    def store(self, key: Hashable, value: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        if self._keep(value):
+            stored, ttl = self._stored(value)
+            self.backend.set(key, stored, ttl, **self._tag_kwargs(args, kw))
+
+    async def astore(
+        self, key: Hashable, value: Any, args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> None:
+        if not self.native_async:
+            self.store(key, value, args, kw)
+        elif self._keep(value):
+            stored, ttl = self._stored(value)
+            await self.backend.aset(key, stored, ttl, **self._tag_kwargs(args, kw))
+
+    # -- wrappers ------------------------------------------------------------------------
 
     def wrapper(self) -> Callable[..., Any]:
         backend = self.backend
         frozen_key = self.frozen_key
+        read = self._read
 
         if not self.is_async:
 
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 key = frozen_key(args, kwargs)
-                value = backend.get(key)
+                value, fresh = read(backend.get(key))
                 if value is MISSING:
                     return self.miss(key, args, kwargs)
+                if not fresh:
+                    return self.stale_hit(key, value, args, kwargs)
                 self.hits += 1
                 return value
 
@@ -723,13 +794,17 @@ class _BackendCore(_Keys):
 
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             key = frozen_key(args, kwargs)
-            value = await backend.aget(key) if native else backend.get(key)
+            value, fresh = read(await backend.aget(key) if native else backend.get(key))
             if value is MISSING:
                 return await self.amiss(key, args, kwargs)
+            if not fresh:
+                return self.astale_hit(key, value, args, kwargs)
             self.hits += 1
             return value
 
         return async_wrapper
+
+    # -- sync miss -----------------------------------------------------------------------
 
     def miss(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         me = threading.get_ident()
@@ -745,15 +820,10 @@ class _BackendCore(_Keys):
                 return self.call(*args, **kwargs)
             return flight.wait()
         try:
-            value = self.call(*args, **kwargs)
+            value = flight.value = self._lead(key, args, kwargs)
         except BaseException as exc:
             flight.error = exc
             raise
-        else:
-            flight.value = value
-            if self.opts.unless is None or not self.opts.unless(value):
-                self.backend.set(key, value, self.ttl_for(value))
-            return value
         finally:
             with self.lock:
                 if self.inflight.get(key) is flight:
@@ -761,57 +831,182 @@ class _BackendCore(_Keys):
                 event = flight.event
             if event is not None:
                 event.set()
+        return value
+
+    def _lead(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """This process computes (or gets from the process that holds the lock)."""
+        token = ""
+        if self.locking:
+            backend = self.backend
+            token = backend.flight_lock(key)
+            if token is None:  # another process computes: wait for its value
+                value, _ = self._read(backend.flight_wait(key))
+                if value is not MISSING:
+                    return value
+                token = backend.flight_lock(key) or ""  # it gave up or died: our turn
+        try:
+            value = self.call(*args, **kwargs)
+            self.store(key, value, args, kwargs)
+        finally:
+            if token:
+                self.backend.flight_unlock(key, token)
+        return value
+
+    def stale_hit(
+        self, key: Hashable, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Serve the stale value; one background refresh per key per process (and, with a
+        locking backend, per fleet)."""
+        with self.lock:
+            self.stale_hits += 1
+            if key in self.inflight:
+                return value
+            flight = self.inflight[key] = _Flight(None)
+        try:
+            _refresh_executor().submit(self._refresh_stale, key, flight, args, kwargs)
+        except RuntimeError:  # interpreter shutting down
+            self._end(key, flight)
+        return value
+
+    def _refresh_stale(
+        self, key: Hashable, flight: _Flight, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            token = self.backend.flight_lock(key) if self.locking else ""
+            if token is None:
+                return  # another process refreshes it
+            try:
+                self.store(key, self.call(*args, **kwargs), args, kwargs)
+            finally:
+                if token:
+                    self.backend.flight_unlock(key, token)
+        except Exception as exc:
+            _log_refresh_failure(self.name, exc)
+        finally:
+            self._end(key, flight)
+
+    def _end(self, key: Hashable, flight: Any) -> None:
+        with self.lock:
+            if self.inflight.get(key) is flight:
+                del self.inflight[key]
+
+    # -- async miss ----------------------------------------------------------------------
 
     async def amiss(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
         with self.lock:
             self.misses += 1
             flight = self.inflight.get(key)
-            if flight is None or flight.loop is not loop:
+            if flight is None or flight.__class__ is not _AsyncFlight or flight.loop is not loop:
                 flight = self.inflight[key] = _AsyncFlight(loop)
                 flight.task = loop.create_task(self._acompute(key, flight, args, kwargs))
         return await flight.join()
 
     async def _acompute(
-        self, key: Hashable, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, key: Hashable, flight: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         try:
-            value = await self.call(*args, **kwargs)
-            if self.opts.unless is None or not self.opts.unless(value):
-                if self.native_async:
-                    await self.backend.aset(key, value, self.ttl_for(value))
-                else:
-                    self.backend.set(key, value, self.ttl_for(value))
-            return value
+            return await self._alead(key, args, kwargs)
         finally:
-            with self.lock:
-                if self.inflight.get(key) is flight:
-                    del self.inflight[key]
+            self._end(key, flight)
+
+    async def _alead(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        token = ""
+        backend = self.backend
+        if self.locking:
+            token = await backend.aflight_lock(key)
+            if token is None:
+                value, _ = self._read(await backend.aflight_wait(key))
+                if value is not MISSING:
+                    return value
+                token = await backend.aflight_lock(key) or ""
+        try:
+            value = await self.call(*args, **kwargs)
+            await self.astore(key, value, args, kwargs)
+        finally:
+            if token:
+                await backend.aflight_unlock(key, token)
+        return value
+
+    def astale_hit(
+        self, key: Hashable, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            self.stale_hits += 1
+            if key in self.inflight:
+                return value
+            flight = self.inflight[key] = _AsyncFlight(loop)
+        task = flight.task = loop.create_task(self._acompute(key, flight, args, kwargs))
+        self._tasks.add(task)
+        task.add_done_callback(self._refresh_done)
+        return value
+
+    def _refresh_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            _log_refresh_failure(self.name, exc)
+
+    # -- control -------------------------------------------------------------------------
 
     def info(self) -> CacheInfo:
-        size = self.backend.__len__() if hasattr(self.backend, "__len__") else 0
-        return CacheInfo(self.hits, self.misses, 0, size, self.opts.maxsize)
+        backend = self.backend
+        size = len(backend) if hasattr(backend, "__len__") else 0
+        stats = getattr(backend, "stats", None)
+        return CacheInfo(
+            self.hits,
+            self.misses,
+            0,
+            size,
+            self.opts.maxsize,
+            self.stale_hits,
+            errors=getattr(stats, "errors", 0),
+            bypasses=getattr(stats, "bypasses", 0),
+        )
 
     def clear(self) -> None:
+        self._sync_only("cache_clear")
         self.backend.clear()
-        self.hits = self.misses = 0
+        self._reset()
+
+    async def aclear(self) -> None:
+        if self.native_async:
+            await self.backend.aclear()
+        else:
+            self.backend.clear()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.hits = self.misses = self.stale_hits = 0
+        stats = getattr(self.backend, "stats", None)
+        if stats is not None:
+            stats.errors = stats.bypasses = 0
+
+    def _sync_only(self, what: str) -> None:
+        if self.native_async:
+            raise ConfigurationError(
+                f"{self.name} uses an async backend: use 'await {self.name}.a{what}(...)'"
+            )
 
     def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        self._sync_only("invalidate")
         return bool(self.backend.delete(self.frozen_key(args, kwargs)))
+
+    async def ainvalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        if not self.native_async:
+            return self.invalidate(args, kwargs)
+        return bool(await self.backend.adelete(self.frozen_key(args, kwargs)))
 
     def refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key = self.frozen_key(args, kwargs)
         value = self.call(*args, **kwargs)
-        self.backend.set(key, value, self.ttl_for(value))
+        self.store(key, value, args, kwargs)
         return value
 
     async def arefresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key = self.frozen_key(args, kwargs)
         value = await self.call(*args, **kwargs)
-        if self.native_async:
-            await self.backend.aset(key, value, self.ttl_for(value))
-        else:
-            self.backend.set(key, value, self.ttl_for(value))
+        await self.astore(key, value, args, kwargs)
         return value
 
 
@@ -829,6 +1024,7 @@ class _Builder:
         self.method = method
         self.is_async = inspect.iscoroutinefunction(fn)
         self.name = fn.__qualname__
+        self.qualified = f"{fn.__module__}.{fn.__qualname__}"
         p = _codegen.plan(fn, skip_first=method, typed=opts.typed, custom_key=opts.key is not None)
         self.plan = p
         self.keyfn = _codegen.make_key_function(p, opts.key)
@@ -844,12 +1040,18 @@ class _Builder:
                 keyfn=opts.key,
             )
 
-    def build(self, call: Callable[..., Any]) -> tuple[Callable[..., Any], _AnyCore]:
-        """A wrapper calling ``call`` on a miss, with its core; cache controls attached."""
+    def build(
+        self, call: Callable[..., Any], scope: str | None = None
+    ) -> tuple[Callable[..., Any], _AnyCore]:
+        """A wrapper calling ``call`` on a miss, with its core; cache controls attached.
+
+        ``scope`` names the instance a method's wrapper is bound to (remote stores only).
+        """
         core: _AnyCore
         if self.factory is None:
+            qualified = self.qualified if scope is None else f"{self.qualified}[{scope}]"
             core = _BackendCore(
-                self.opts, call, self.name, self.plan.names, self.keyfn, self.is_async
+                self.opts, call, self.name, self.plan.names, self.keyfn, self.is_async, qualified
             )
             wrapper = core.wrapper()
         else:
@@ -864,6 +1066,8 @@ class _Builder:
         wrapper.invalidate = lambda *a, **k: core.invalidate(a, k)  # type: ignore[attr-defined]
         if self.is_async:
             wrapper.refresh = lambda *a, **k: core.arefresh(a, k)  # type: ignore[attr-defined]
+            wrapper.ainvalidate = lambda *a, **k: _ainvalidate(core, a, k)  # type: ignore[attr-defined]
+            wrapper.acache_clear = lambda: _aclear(core)  # type: ignore[attr-defined]
         else:
             wrapper.refresh = lambda *a, **k: core.refresh(a, k)  # type: ignore[attr-defined]
         wrapper.uncached = call  # type: ignore[attr-defined]
@@ -882,6 +1086,19 @@ class _Builder:
             "negative_ttl": o.negative_ttl,
             "typed": o.typed,
         }
+
+
+async def _ainvalidate(core: _AnyCore, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    if isinstance(core, _BackendCore):
+        return await core.ainvalidate(args, kwargs)
+    return core.invalidate(args, kwargs)
+
+
+async def _aclear(core: _AnyCore) -> None:
+    if isinstance(core, _BackendCore):
+        await core.aclear()
+    else:
+        core.clear()
 
 
 def _bound_signature(fn: Callable[..., Any]) -> inspect.Signature:
@@ -958,7 +1175,8 @@ class _CachedMethod:
             entry = bound_table.get(ident)
             if entry is not None and entry[0]() is instance:
                 return entry[1]
-            wrapper, core = self._builder.build(call)
+            scope = _scope(instance, fn) if hasattr(self.opts.backend, "bind") else None
+            wrapper, core = self._builder.build(call, scope)
             bound_table[ident] = (ref, wrapper, core)
         return wrapper
 
@@ -1007,6 +1225,21 @@ class _CachedMethod:
 
     def __repr__(self) -> str:
         return f"<cached method {self.fn.__qualname__}>"
+
+
+def _scope(instance: Any, fn: Callable[..., Any]) -> str:
+    """What tells instances apart in a store shared between processes (where ``id()`` means
+    nothing): the class for a classmethod, else the instance's ``__cache_key__()``."""
+    if isinstance(instance, type):
+        return f"{instance.__module__}.{instance.__qualname__}"
+    cache_key = getattr(instance, "__cache_key__", None)
+    if cache_key is None:
+        raise ConfigurationError(
+            f"@cached method {fn.__qualname__} stores entries shared between processes, so "
+            f"each instance needs a stable identity: define {type(instance).__qualname__}."
+            f"__cache_key__(self) returning a str (e.g. the primary key)"
+        )
+    return str(cache_key())
 
 
 def _alive(ref: weakref.ref[Any], fn: Callable[..., Any]) -> Any:
@@ -1068,7 +1301,8 @@ def cached(
     typed: bool = False,
     key: Callable[..., Hashable] | None = None,
     backend: Any = None,
-    timer: Callable[[], float] = time.monotonic,
+    tags: Callable[..., Iterable[str]] | None = None,
+    timer: Callable[[], float] | None = None,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
 
@@ -1086,7 +1320,8 @@ def cached(
     typed: bool = False,
     key: Callable[..., Hashable] | None = None,
     backend: Any = None,
-    timer: Callable[[], float] = time.monotonic,
+    tags: Callable[..., Iterable[str]] | None = None,
+    timer: Callable[[], float] | None = None,
 ) -> Any:
     """Cache a function's results, in process (or in any :class:`Backend`).
 
@@ -1110,8 +1345,13 @@ def cached(
             (e.g. ``unless=lambda r: r is None``).
         typed: cache arguments of different types separately (``1`` and ``1.0``).
         key: build the key yourself from the call's arguments (after ``self`` for methods).
-        backend: store entries in this :class:`Backend` instead of in process.
-        timer: the clock for ``ttl``; inject a fake one in tests.
+        backend: store entries in this :class:`Backend` instead of in process (e.g. a
+            :class:`~backendperf.cache.RedisBackend` or ``TieredBackend``).
+        tags: with a tagging backend (Redis), a function of the call's arguments (after
+            ``self``) returning tags for the entry; ``backend.invalidate_tags(tag)`` then
+            removes every entry with that tag.
+        timer: the clock for ``ttl`` (default: ``time.monotonic`` in process; the wall clock
+            ``time.time`` for ``stale_ttl`` in a shared backend); inject a fake one in tests.
 
     Example:
 
@@ -1121,7 +1361,7 @@ def cached(
     >>> square(3), square(3), square(x=3)
     (9, 9, 9)
     >>> square.cache_info()
-    CacheInfo(hits=2, misses=1, evictions=0, currsize=1, maxsize=2, stale_hits=0)
+    CacheInfo(hits=2, misses=1, evictions=0, currsize=1, maxsize=2, stale_hits=0, errors=0, bypasses=0)
     >>> square.invalidate(3)
     True
 
@@ -1145,9 +1385,17 @@ def cached(
         )
     if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
         raise ConfigurationError(f"jitter={jitter!r}: use a fraction of the ttl in [0, 1)")
-    if backend is not None and (stale or negative_ttl is not None):
+    if backend is not None and negative_ttl is not None:
         raise ConfigurationError(
-            "stale_ttl= and negative_ttl= work with the in-process store only (no backend=)"
+            "negative_ttl= works with the in-process store only: exceptions are not stored in "
+            "a backend= (they cannot be encoded safely)"
+        )
+    if tags is not None and not (
+        hasattr(backend, "invalidate_tags") or hasattr(backend, "ainvalidate_tags")
+    ):
+        raise ConfigurationError(
+            "tags= needs a backend that stores tags (RedisBackend, AsyncRedisBackend or "
+            "TieredBackend)"
         )
     opts = _Options(
         maxsize=maxsize,
@@ -1160,8 +1408,10 @@ def cached(
         unless=unless,
         typed=typed,
         key=key,
-        timer=timer,
+        timer=timer or time.monotonic,
+        clock=timer or time.time,
         backend=backend,
+        tags=tags,
     )
     if fn is not None:
         return _decorate(fn, opts)

@@ -1,0 +1,754 @@
+"""Redis stores: one cache shared by every process of a fleet.
+
+:class:`RedisBackend` (redis-py's ``Redis``, ``RedisCluster``, or a Sentinel ``master_for``
+client) and :class:`AsyncRedisBackend` (``redis.asyncio``) implement the
+:class:`~backendperf.cache.backends.base.Backend` protocol. ``@cached`` asks the backend to
+:meth:`~RedisBackend.bind` a view per function; the view turns the decorator's in-process key
+into a stable Redis key::
+
+    {namespace}:v{version}:{module.qualname}:{blake2b digest of the msgpack-encoded arguments}
+
+Values are encoded by :class:`~backendperf.cache.codec.Codec` (msgpack, never pickle) and expire
+through Redis itself (``SET ... PX``).
+
+The cache fails open: when Redis is down, slow or out of memory, the decorated function runs
+uncached and the caller never sees a Redis exception (``on_error="raise"`` changes that). A
+connection error or timeout opens a circuit breaker: for ``cooldown`` seconds no command is sent
+(calls are counted as *bypasses*), then one call probes the server. One warning is logged per
+``warn_interval``.
+
+Cross-process single flight: the first process that misses takes a lock (``SET NX PX`` with a
+random token, released by a compare-and-delete script); the others poll for the value with
+backoff until it appears, the lock goes away, or ``lock_wait`` passes, and then compute it
+themselves. A holder that dies cannot block anyone for longer than ``lock_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from backendperf.cache.backends.base import MISSING
+from backendperf.cache.codec import Codec, DecodeError, default_codec
+from backendperf.cache.keys import StableKeys
+from backendperf.exceptions import ConfigurationError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["AsyncRedisBackend", "RedisBackend", "RedisStats"]
+
+logger = logging.getLogger("backendperf")
+
+OnError = Literal["ignore", "raise"]
+
+DEFAULT_TIMEOUT: Final = 0.05
+"""Socket timeout (seconds) of the clients :meth:`RedisBackend.from_url` creates: a cache that
+waits longer than the query it saves is worse than no cache."""
+
+_NAME_LIMIT: Final = 100  # characters of the function name kept in the readable key prefix
+
+# Release a lock only if we still own it (the token is ours), atomically.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] = entry, KEYS[2..] = tag sets; ARGV[1] = value, ARGV[2] = ttl in ms ('0': none).
+# Each tag set lives at least as long as its longest-lived entry.
+_SET_TAGGED = """
+local px = tonumber(ARGV[2])
+if px > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+for i = 2, #KEYS do
+  local existed = redis.call('EXISTS', KEYS[i])
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if px == 0 then
+    redis.call('PERSIST', KEYS[i])
+  elseif existed == 0 then
+    redis.call('PEXPIRE', KEYS[i], px)
+  else
+    local left = redis.call('PTTL', KEYS[i])
+    if left >= 0 and left < px then
+      redis.call('PEXPIRE', KEYS[i], px)
+    end
+  end
+end
+return 1
+"""
+
+# KEYS = tag sets. Deletes every member and the sets; returns the keys that existed.
+_INVALIDATE_TAGS = """
+local gone = {}
+for i = 1, #KEYS do
+  local members = redis.call('SMEMBERS', KEYS[i])
+  for _, key in ipairs(members) do
+    if redis.call('DEL', key) == 1 then
+      table.insert(gone, key)
+    end
+  end
+  redis.call('DEL', KEYS[i])
+end
+return gone
+"""
+
+
+def _redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("redis", extra="redis", feature="the Redis cache") from exc
+    return redis
+
+
+def _escape_glob(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+@dataclass(slots=True)
+class RedisStats:
+    """Counters of one function's use of Redis (they appear in ``cache_info()``)."""
+
+    errors: int = 0
+    """Redis commands that failed (connection, timeout, out of memory), plus stored values that
+    could not be decoded (served as misses)."""
+    bypasses: int = 0
+    """Reads and writes skipped because the circuit breaker was open."""
+
+
+class _Breaker:
+    """Stop sending commands to a Redis that just failed; probe it again after ``cooldown``."""
+
+    def __init__(self, cooldown: float, warn_interval: float, label: str) -> None:
+        self.cooldown = cooldown
+        self.warn_interval = warn_interval
+        self.label = label
+        self.open_until = 0.0
+        self._warned_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        until = self.open_until
+        if not until:
+            return True
+        now = time.monotonic()
+        if now < until:
+            return False
+        with self._lock:  # one caller probes; the rest keep bypassing until it succeeds
+            if self.open_until != until:
+                return False
+            self.open_until = now + self.cooldown
+        return True
+
+    def success(self) -> None:
+        if self.open_until:
+            self.open_until = 0.0
+            logger.warning("%s is reachable again; caching resumed", self.label)
+
+    def failure(self, exc: BaseException, *, trip: bool) -> None:
+        now = time.monotonic()
+        if trip:
+            self.open_until = now + self.cooldown
+        if now - self._warned_at >= self.warn_interval:
+            self._warned_at = now
+            action = (
+                f"calls run uncached for {self.cooldown:g}s" if trip else "this call ran uncached"
+            )
+            logger.warning("%s failed (%r): %s", self.label, exc, action)
+
+
+class _Common:
+    """What the sync and async backends share: options, key layout, breaker, codec."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        namespace: str,
+        version: int | str,
+        codec: Codec | None,
+        on_error: OnError,
+        cooldown: float,
+        warn_interval: float,
+        lock_ttl: float,
+        lock_wait: float | None,
+    ) -> None:
+        if not namespace or any(c in namespace for c in "{}*?[]\\ ") or len(namespace) > 64:
+            raise ConfigurationError(
+                f"namespace={namespace!r}: use 1-64 characters without spaces, braces or glob "
+                f"characters (e.g. 'myapp')"
+            )
+        if on_error not in ("ignore", "raise"):
+            raise ConfigurationError(f"on_error={on_error!r}: use 'ignore' or 'raise'")
+        if lock_ttl <= 0:
+            raise ConfigurationError(f"lock_ttl={lock_ttl!r}: must be positive")
+        r = _redis()
+        self.client = client
+        self.namespace = namespace
+        self.version = version
+        self.prefix = f"{namespace}:v{version}:"
+        self.codec = codec if codec is not None else default_codec
+        self.on_error = on_error
+        self.lock_ttl = lock_ttl
+        self.lock_wait = lock_ttl if lock_wait is None else lock_wait
+        self.breaker = _Breaker(cooldown, warn_interval, f"Redis cache {namespace!r}")
+        self.cluster = "Cluster" in type(client).__name__
+        self._errors: tuple[type[BaseException], ...] = (r.RedisError,)
+        self._trips: tuple[type[BaseException], ...] = (r.ConnectionError, r.TimeoutError)
+
+    def tag_key(self, tag: str) -> str:
+        return f"{self.prefix}tag:{tag}"
+
+    def _failed(self, exc: BaseException, stats: RedisStats | None) -> None:
+        """Count and log a failed command; re-raise it when ``on_error="raise"``."""
+        if stats is not None:
+            stats.errors += 1
+        self.breaker.failure(exc, trip=isinstance(exc, self._trips))
+        if self.on_error == "raise":
+            raise exc
+
+
+class _ViewBase:
+    """The keys and counters of one function in a Redis backend."""
+
+    def __init__(self, common: _Common, name: str) -> None:
+        self.common = common
+        self.name = name
+        self.base = f"{common.prefix}{name[-_NAME_LIMIT:]}:"
+        self.keys = StableKeys(common.prefix + name)
+        self.stats = RedisStats()
+        self.codec = common.codec
+        self.breaker = common.breaker
+
+    def rkey(self, key: Hashable) -> str:
+        """The Redis key for an in-process key."""
+        return self.base + self.keys.digest(key)
+
+    @staticmethod
+    def lock_key(rkey: str) -> str:
+        return "{" + rkey + "}:lock"  # a hash tag: the same cluster slot as the entry
+
+    def decode(self, data: bytes | None) -> Any:
+        if data is None:
+            return MISSING
+        try:
+            return self.codec.loads(data)
+        except DecodeError as exc:
+            self.stats.errors += 1
+            logger.debug("undecodable cache value for %s: %s", self.name, exc)
+            return MISSING
+
+    def bypass(self) -> bool:
+        """True (and counted) when the breaker is open and Redis must not be called."""
+        if self.breaker.allow():
+            return False
+        self.stats.bypasses += 1
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        self.common._failed(exc, self.stats)
+
+    def pattern(self) -> str:
+        return _escape_glob(self.base) + "*"
+
+    def tag_keys(self, tags: Iterable[str] | None) -> list[str]:
+        return [self.common.tag_key(t) for t in tags or ()]
+
+
+# -- sync ------------------------------------------------------------------------------------
+
+
+class RedisBackend(_Common):
+    """A cache store in Redis, for ``def`` functions.
+
+    Args:
+        client: a ``redis.Redis``, ``redis.RedisCluster`` or Sentinel ``master_for(...)``
+            client. Give it a short ``socket_timeout`` (:meth:`from_url` does).
+        namespace: first part of every key; keep it unique per application.
+        version: bump it to invalidate every entry at once (old entries expire on their own).
+        codec: the :class:`~backendperf.cache.codec.Codec` (default: the shared one).
+        on_error: ``"ignore"`` (fail open: run the function uncached) or ``"raise"``.
+        cooldown: seconds to stop calling Redis after a connection error or timeout.
+        warn_interval: at most one warning per this many seconds.
+        lock_ttl: lifetime of the cross-process single-flight lock (longer than the function).
+        lock_wait: how long other processes wait for the lock holder (default ``lock_ttl``).
+
+    >>> backend = RedisBackend.from_url("redis://127.0.0.1:6379/0", namespace="doc")
+    >>> @cached(ttl=60, backend=backend)   # doctest: +SKIP
+    ... def get_user(user_id: int) -> dict: ...
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | Any,
+        *,
+        namespace: str = "backendperf",
+        version: int | str = 1,
+        codec: Codec | None = None,
+        on_error: OnError = "ignore",
+        cooldown: float = 5.0,
+        warn_interval: float = 60.0,
+        lock_ttl: float = 10.0,
+        lock_wait: float | None = None,
+    ) -> None:
+        super().__init__(
+            client,
+            namespace=namespace,
+            version=version,
+            codec=codec,
+            on_error=on_error,
+            cooldown=cooldown,
+            warn_interval=warn_interval,
+            lock_ttl=lock_ttl,
+            lock_wait=lock_wait,
+        )
+        self._unlock = client.register_script(_UNLOCK)
+        self._set_tagged = client.register_script(_SET_TAGGED)
+        self._invalidate = client.register_script(_INVALIDATE_TAGS)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        cluster: bool = False,
+        socket_timeout: float = DEFAULT_TIMEOUT,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT,
+        client_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> RedisBackend:
+        """A backend for ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs, with short
+        timeouts; ``cluster=True`` connects a ``RedisCluster`` through one of its nodes."""
+        r = _redis()
+        factory = r.RedisCluster if cluster else r.Redis
+        client = factory.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            **(client_options or {}),
+        )
+        return cls(client, **options)
+
+    def bind(self, name: str) -> RedisStore:
+        """The store of one function (``@cached`` calls this once per function)."""
+        return RedisStore(self, name)
+
+    def invalidate_tags(self, *tags: str) -> list[str]:
+        """Delete every entry stored with any of ``tags``; return the Redis keys deleted."""
+        sets = [self.tag_key(t) for t in tags]
+        if not sets or not self.breaker.allow():
+            return []
+        try:
+            if self.cluster:
+                return self._invalidate_each(sets)
+            gone = self._invalidate(keys=sets)
+        except self._errors as exc:
+            self._failed(exc, None)
+            return []
+        self.breaker.success()
+        return [k.decode() if isinstance(k, bytes) else k for k in gone]
+
+    def _invalidate_each(self, sets: list[str]) -> list[str]:
+        # Cluster: entries and tag sets live in different slots, so no single script can touch
+        # them all. Deleting the members before the set keeps a crash from orphaning entries.
+        gone: list[str] = []
+        for tag_set in sets:
+            for raw in self.client.smembers(tag_set):
+                key = raw.decode() if isinstance(raw, bytes) else raw
+                if self.client.delete(key):
+                    gone.append(key)
+            self.client.delete(tag_set)
+        return gone
+
+    def clear(self) -> int:
+        """Delete every key of this namespace and version (SCAN, never KEYS/FLUSHDB)."""
+        return _scan_delete(self.client, _escape_glob(self.prefix) + "*")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _scan_delete(client: Any, pattern: str) -> int:
+    deleted = 0
+    batch: list[Any] = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            deleted += client.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+class RedisStore(_ViewBase):
+    """One function's entries in a :class:`RedisBackend` (what ``bind`` returns)."""
+
+    common: RedisBackend
+
+    def __init__(self, backend: RedisBackend, name: str) -> None:
+        super().__init__(backend, name)
+        self.client = backend.client
+        self._errors = backend._errors
+
+    def get(self, key: Hashable) -> Any:
+        return self.get_raw(self.rkey(key))
+
+    def get_raw(self, rkey: str) -> Any:
+        """:meth:`get` by Redis key."""
+        if self.breaker.open_until and self.bypass():
+            return MISSING
+        try:
+            data = self.client.get(rkey)
+        except self._errors as exc:
+            self.fail(exc)
+            return MISSING
+        self.breaker.success()
+        return self.decode(data)
+
+    def set(
+        self, key: Hashable, value: Any, ttl: float | None, *, tags: Iterable[str] | None = None
+    ) -> None:
+        self.set_raw(self.rkey(key), value, ttl, tags)
+
+    def set_raw(
+        self, rkey: str, value: Any, ttl: float | None, tags: Iterable[str] | None = None
+    ) -> bool:
+        """:meth:`set` by Redis key; False when the value was not stored."""
+        data = self.codec.dumps(value)  # SerializationError reaches the caller: a bug to fix
+        if self.bypass():
+            return False
+        tag_sets = self.tag_keys(tags)
+        try:
+            if not tag_sets:
+                self.client.set(rkey, data, px=None if ttl is None else _ms(ttl))
+            elif self.common.cluster:
+                self._set_tagged_each(rkey, data, ttl, tag_sets)
+            else:
+                self.common._set_tagged(
+                    keys=[rkey, *tag_sets], args=[data, 0 if ttl is None else _ms(ttl)]
+                )
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        self.breaker.success()
+        return True
+
+    def _set_tagged_each(
+        self, rkey: str, data: bytes, ttl: float | None, tag_sets: list[str]
+    ) -> None:
+        client = self.client
+        client.set(rkey, data, px=None if ttl is None else _ms(ttl))
+        for tag_set in tag_sets:
+            client.sadd(tag_set, rkey)
+            if ttl is None:
+                client.persist(tag_set)
+            else:
+                client.pexpire(tag_set, _ms(ttl), gt=True) or client.pexpire(
+                    tag_set, _ms(ttl), nx=True
+                )
+
+    def delete(self, key: Hashable) -> bool:
+        if self.bypass():
+            return False
+        try:
+            deleted = bool(self.client.delete(self.rkey(key)))
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        self.breaker.success()
+        return deleted
+
+    def clear(self) -> None:
+        """Delete this function's entries (SCAN by its prefix)."""
+        if self.bypass():
+            return
+        try:
+            _scan_delete(self.client, self.pattern())
+        except self._errors as exc:
+            self.fail(exc)
+
+    # -- cross-process single flight -------------------------------------------------------
+
+    def flight_lock(self, key: Hashable) -> str | None:
+        """Take the computation lock: a token, ``None`` if another process holds it, or ``""``
+        when Redis cannot be asked (compute without a lock)."""
+        if self.bypass():
+            return ""
+        token = secrets.token_hex(8)
+        try:
+            ok = self.client.set(
+                self.lock_key(self.rkey(key)), token, nx=True, px=_ms(self.common.lock_ttl)
+            )
+        except self._errors as exc:
+            self.fail(exc)
+            return ""
+        return token if ok else None
+
+    def flight_unlock(self, key: Hashable, token: str) -> None:
+        if not token or self.bypass():
+            return
+        try:
+            self.common._unlock(keys=[self.lock_key(self.rkey(key))], args=[token])
+        except self._errors as exc:
+            self.fail(exc)
+
+    def flight_wait(self, key: Hashable) -> Any:
+        """Poll for the value another process is computing: the value, or MISSING once its lock
+        is gone (released without a value, or expired) or ``lock_wait`` has passed."""
+        rkey = self.rkey(key)
+        lock_key = self.lock_key(rkey)
+        deadline = time.monotonic() + self.common.lock_wait
+        delay = 0.002
+        while True:
+            if self.bypass():
+                return MISSING
+            try:
+                with self.client.pipeline(transaction=False) as pipe:
+                    data, locked = pipe.get(rkey).exists(lock_key).execute()
+            except self._errors as exc:
+                self.fail(exc)
+                return MISSING
+            if data is not None or not locked:
+                return self.decode(data)
+            if time.monotonic() + delay > deadline:
+                return MISSING
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+# -- async -----------------------------------------------------------------------------------
+
+
+class AsyncRedisBackend(_Common):
+    """A cache store in Redis for ``async def`` functions, on ``redis.asyncio`` clients.
+
+    Takes the same options as :class:`RedisBackend`.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis | Any,
+        *,
+        namespace: str = "backendperf",
+        version: int | str = 1,
+        codec: Codec | None = None,
+        on_error: OnError = "ignore",
+        cooldown: float = 5.0,
+        warn_interval: float = 60.0,
+        lock_ttl: float = 10.0,
+        lock_wait: float | None = None,
+    ) -> None:
+        super().__init__(
+            client,
+            namespace=namespace,
+            version=version,
+            codec=codec,
+            on_error=on_error,
+            cooldown=cooldown,
+            warn_interval=warn_interval,
+            lock_ttl=lock_ttl,
+            lock_wait=lock_wait,
+        )
+        self._unlock = client.register_script(_UNLOCK)
+        self._set_tagged = client.register_script(_SET_TAGGED)
+        self._invalidate = client.register_script(_INVALIDATE_TAGS)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        cluster: bool = False,
+        socket_timeout: float = DEFAULT_TIMEOUT,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT,
+        client_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncRedisBackend:
+        """Like :meth:`RedisBackend.from_url`, with a ``redis.asyncio`` client."""
+        _redis()
+        import redis.asyncio as aredis
+
+        factory = aredis.RedisCluster if cluster else aredis.Redis
+        client = factory.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            **(client_options or {}),
+        )
+        return cls(client, **options)
+
+    def bind(self, name: str) -> AsyncRedisStore:
+        return AsyncRedisStore(self, name)
+
+    async def ainvalidate_tags(self, *tags: str) -> list[str]:
+        """Delete every entry stored with any of ``tags``; return the Redis keys deleted."""
+        sets = [self.tag_key(t) for t in tags]
+        if not sets or not self.breaker.allow():
+            return []
+        try:
+            if self.cluster:
+                gone: list[Any] = []
+                for tag_set in sets:
+                    for key in await self.client.smembers(tag_set):
+                        if await self.client.delete(key):
+                            gone.append(key)
+                    await self.client.delete(tag_set)
+            else:
+                gone = await self._invalidate(keys=sets)
+        except self._errors as exc:
+            self._failed(exc, None)
+            return []
+        self.breaker.success()
+        return [k.decode() if isinstance(k, bytes) else k for k in gone]
+
+    async def aclear(self) -> int:
+        """Delete every key of this namespace and version."""
+        return await _ascan_delete(self.client, _escape_glob(self.prefix) + "*")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def _ascan_delete(client: Any, pattern: str) -> int:
+    keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+    deleted = 0
+    for i in range(0, len(keys), 500):
+        deleted += await client.unlink(*keys[i : i + 500])
+    return deleted
+
+
+class AsyncRedisStore(_ViewBase):
+    """One function's entries in an :class:`AsyncRedisBackend`."""
+
+    common: AsyncRedisBackend
+
+    def __init__(self, backend: AsyncRedisBackend, name: str) -> None:
+        super().__init__(backend, name)
+        self.client = backend.client
+        self._errors = backend._errors
+
+    async def aget(self, key: Hashable) -> Any:
+        return await self.aget_raw(self.rkey(key))
+
+    async def aget_raw(self, rkey: str) -> Any:
+        if self.breaker.open_until and self.bypass():
+            return MISSING
+        try:
+            data = await self.client.get(rkey)
+        except self._errors as exc:
+            self.fail(exc)
+            return MISSING
+        self.breaker.success()
+        return self.decode(data)
+
+    async def aset(
+        self, key: Hashable, value: Any, ttl: float | None, *, tags: Iterable[str] | None = None
+    ) -> None:
+        await self.aset_raw(self.rkey(key), value, ttl, tags)
+
+    async def aset_raw(
+        self, rkey: str, value: Any, ttl: float | None, tags: Iterable[str] | None = None
+    ) -> bool:
+        data = self.codec.dumps(value)
+        if self.bypass():
+            return False
+        tag_sets = self.tag_keys(tags)
+        px = None if ttl is None else _ms(ttl)
+        try:
+            if not tag_sets:
+                await self.client.set(rkey, data, px=px)
+            elif self.common.cluster:
+                await self.client.set(rkey, data, px=px)
+                for tag_set in tag_sets:
+                    await self.client.sadd(tag_set, rkey)
+                    if px is None:
+                        await self.client.persist(tag_set)
+                    elif not await self.client.pexpire(tag_set, px, gt=True):
+                        await self.client.pexpire(tag_set, px, nx=True)
+            else:
+                await self.common._set_tagged(keys=[rkey, *tag_sets], args=[data, px or 0])
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        self.breaker.success()
+        return True
+
+    async def adelete(self, key: Hashable) -> bool:
+        if self.bypass():
+            return False
+        try:
+            deleted = bool(await self.client.delete(self.rkey(key)))
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        self.breaker.success()
+        return deleted
+
+    async def aclear(self) -> None:
+        if self.bypass():
+            return
+        try:
+            await _ascan_delete(self.client, self.pattern())
+        except self._errors as exc:
+            self.fail(exc)
+
+    async def aflight_lock(self, key: Hashable) -> str | None:
+        if self.bypass():
+            return ""
+        token = secrets.token_hex(8)
+        try:
+            ok = await self.client.set(
+                self.lock_key(self.rkey(key)), token, nx=True, px=_ms(self.common.lock_ttl)
+            )
+        except self._errors as exc:
+            self.fail(exc)
+            return ""
+        return token if ok else None
+
+    async def aflight_unlock(self, key: Hashable, token: str) -> None:
+        if not token or self.bypass():
+            return
+        try:
+            await self.common._unlock(keys=[self.lock_key(self.rkey(key))], args=[token])
+        except self._errors as exc:
+            self.fail(exc)
+
+    async def aflight_wait(self, key: Hashable) -> Any:
+        """Async :meth:`RedisStore.flight_wait`."""
+        rkey = self.rkey(key)
+        lock_key = self.lock_key(rkey)
+        deadline = time.monotonic() + self.common.lock_wait
+        delay = 0.002
+        while True:
+            if self.bypass():
+                return MISSING
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    data, locked = await pipe.get(rkey).exists(lock_key).execute()
+            except self._errors as exc:
+                self.fail(exc)
+                return MISSING
+            if data is not None or not locked:
+                return self.decode(data)
+            if time.monotonic() + delay > deadline:
+                return MISSING
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
