@@ -7,7 +7,11 @@ set: a suite that silently skips its integration tests is a broken suite.
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
 import socket
+import subprocess
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -112,3 +116,53 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+class OwnRedis:
+    """A redis-server this test started on a free port; stopped by its pid, never by name."""
+
+    def __init__(self, tmp: str, *extra: str) -> None:
+        self.tmp = tmp
+        self.extra = extra
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            unavailable("redis-server (the binary)", "not on PATH")
+        assert exe is not None
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", self.tmp, *self.extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while _reachable("127.0.0.1", self.port) is not None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: pathlib.Path) -> Iterator[OwnRedis]:
+    """A private Redis server the test may stop and restart (for fault tests)."""
+    server = OwnRedis(str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -157,12 +157,15 @@ class Codec:
             return msgpack.ExtType(_SET, pack(list(obj)))
         if cls is frozenset:
             return msgpack.ExtType(_FROZENSET, pack(list(obj)))
-        if cls is dt.datetime:
-            return msgpack.ExtType(_DATETIME, pack([obj.isoformat(), _zone_key(obj.tzinfo)]))
+        if cls is dt.datetime or cls is dt.time:
+            # A zoneinfo zone is kept by name, with the wall time and fold: exact, even for
+            # times in a DST gap. Fixed offsets travel in the ISO text.
+            zone = _zone_key(obj.tzinfo)
+            text = (obj.replace(tzinfo=None) if zone else obj).isoformat()
+            code = _DATETIME if cls is dt.datetime else _TIME
+            return msgpack.ExtType(code, pack([text, zone, obj.fold]))
         if cls is dt.date:
             return msgpack.ExtType(_DATE, pack(obj.isoformat()))
-        if cls is dt.time:
-            return msgpack.ExtType(_TIME, pack([obj.isoformat(), _zone_key(obj.tzinfo)]))
         if cls is dt.timedelta:
             return msgpack.ExtType(_TIMEDELTA, pack([obj.days, obj.seconds, obj.microseconds]))
         if cls is Decimal:
@@ -209,16 +212,14 @@ class Codec:
             return set(unpack(data))
         if code == _FROZENSET:
             return frozenset(unpack(data))
-        if code == _DATETIME:
-            text, zone = unpack(data)
-            value = dt.datetime.fromisoformat(text)
-            return value.astimezone(_zone(zone)) if zone is not None else value
+        if code == _DATETIME or code == _TIME:
+            text, zone, fold = unpack(data)
+            parsed = (dt.datetime if code == _DATETIME else dt.time).fromisoformat(text)
+            if zone is not None:
+                return parsed.replace(tzinfo=_zone(zone), fold=fold)
+            return parsed.replace(fold=fold)
         if code == _DATE:
             return dt.date.fromisoformat(unpack(data))
-        if code == _TIME:
-            text, zone = unpack(data)
-            value = dt.time.fromisoformat(text)
-            return value.replace(tzinfo=_zone(zone)) if zone is not None else value
         if code == _TIMEDELTA:
             days, seconds, micros = unpack(data)
             return dt.timedelta(days=days, seconds=seconds, microseconds=micros)

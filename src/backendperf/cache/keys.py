@@ -108,6 +108,13 @@ def _type_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _nested(obj: Any) -> bytes:
+    """Canonical bytes from inside ``default`` (the thread's Packer is busy: use a new one)."""
+    import msgpack
+
+    return msgpack.packb(obj, default=_canonical_default, use_bin_type=True)  # type: ignore[no-any-return]
+
+
 def _canonical_default(obj: Any) -> Any:
     import dataclasses
     import datetime as dt
@@ -119,19 +126,19 @@ def _canonical_default(obj: Any) -> Any:
 
     cls = obj.__class__
     if cls is frozenset or cls is set:
-        return msgpack.ExtType(_K_SET, _canonical(sorted(_canonical(item) for item in obj)))
+        return msgpack.ExtType(_K_SET, _nested(sorted(_nested(item) for item in obj)))
     if cls is _Mark:
         return msgpack.ExtType(_K_MARK, obj.name.encode())
     if isinstance(obj, type):
         return msgpack.ExtType(_K_TYPE, _type_name(obj).encode())
     if isinstance(obj, enum.Enum):
-        return msgpack.ExtType(_K_ENUM, _canonical([_type_name(cls), obj.value]))
+        return msgpack.ExtType(_K_ENUM, _nested([_type_name(cls), obj.value]))
     if cls in (dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, uuid.UUID, int):
         # str() is exact for each (and for ints beyond 64 bits); the type name keeps them apart
-        return msgpack.ExtType(_K_TEXT, _canonical([_type_name(cls), str(obj)]))
+        return msgpack.ExtType(_K_TEXT, _nested([_type_name(cls), str(obj)]))
     if dataclasses.is_dataclass(obj):
         fields = [[f.name, getattr(obj, f.name)] for f in dataclasses.fields(obj) if f.compare]
-        return msgpack.ExtType(_K_RECORD, _canonical([_type_name(cls), fields]))
+        return msgpack.ExtType(_K_RECORD, _nested([_type_name(cls), fields]))
     from backendperf.exceptions import SerializationError
 
     raise SerializationError(
