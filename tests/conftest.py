@@ -118,15 +118,29 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+def _free_port(*, bus: bool) -> int:
+    """A free port; with ``bus``, one whose cluster bus port (+10000) is free too."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 50000)
+        try:
+            for p in (port, port + 10000) if bus else (port,):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found")
+
+
 class OwnRedis:
     """A redis-server this test started on a free port; stopped by its pid, never by name."""
 
     def __init__(self, tmp: str, *extra: str) -> None:
         self.tmp = tmp
         self.extra = extra
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = _free_port(bus="--cluster-enabled" in extra)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -453,16 +453,18 @@ class RedisStore(_ViewBase):
     def _set_tagged_each(
         self, rkey: str, data: bytes, ttl: float | None, tag_sets: list[str]
     ) -> None:
+        # The same rules as the _SET_TAGGED script, one command at a time.
         client = self.client
         client.set(rkey, data, px=None if ttl is None else _ms(ttl))
         for tag_set in tag_sets:
+            existed = client.exists(tag_set)
             client.sadd(tag_set, rkey)
             if ttl is None:
                 client.persist(tag_set)
+            elif not existed:
+                client.pexpire(tag_set, _ms(ttl))
             else:
-                client.pexpire(tag_set, _ms(ttl), gt=True) or client.pexpire(
-                    tag_set, _ms(ttl), nx=True
-                )
+                client.pexpire(tag_set, _ms(ttl), gt=True)  # a persistent set stays persistent
 
     def delete(self, key: Hashable) -> bool:
         if self.bypass():
@@ -677,11 +679,14 @@ class AsyncRedisStore(_ViewBase):
             elif self.common.cluster:
                 await self.client.set(rkey, data, px=px)
                 for tag_set in tag_sets:
+                    existed = await self.client.exists(tag_set)
                     await self.client.sadd(tag_set, rkey)
                     if px is None:
                         await self.client.persist(tag_set)
-                    elif not await self.client.pexpire(tag_set, px, gt=True):
-                        await self.client.pexpire(tag_set, px, nx=True)
+                    elif not existed:
+                        await self.client.pexpire(tag_set, px)
+                    else:
+                        await self.client.pexpire(tag_set, px, gt=True)
             else:
                 await self.common._set_tagged(keys=[rkey, *tag_sets], args=[data, px or 0])
         except self._errors as exc:
