@@ -7,7 +7,6 @@ set: a suite that silently skips its integration tests is a broken suite.
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import pathlib
     from collections.abc import Iterator
 
 PG_URL = os.environ.get("BACKENDPERF_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -153,8 +153,20 @@ class OwnRedis:
             unavailable("redis-server (the binary)", "not on PATH")
         assert exe is not None
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", self.tmp, *self.extra],
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.tmp,
+                *self.extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

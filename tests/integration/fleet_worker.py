@@ -1,12 +1,12 @@
 """A process of a simulated fleet, run by the multi-process Redis tests (not collected).
 
-    python fleet_worker.py stampede URL NAMESPACE START_AT THREADS
-        THREADS threads call one cold cached function at START_AT (a time.time() value);
-        the function sleeps 200 ms and counts its runs in Redis; prints the results seen.
+python fleet_worker.py stampede URL NAMESPACE START_AT THREADS
+    THREADS threads call one cold cached function at START_AT (a time.time() value);
+    the function sleeps 200 ms and counts its runs in Redis; prints the results seen.
 
-    python fleet_worker.py follower URL NAMESPACE
-        Reads a TieredBackend-cached value into L1, reports "ready", then polls the cached
-        function until its value changes; prints how long that took after the change was made.
+python fleet_worker.py follower URL NAMESPACE
+    Reads a TieredBackend-cached value into L1, reports "ready", then polls the cached
+    function until its value changes; prints how long that took after the change was made.
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -15,6 +14,9 @@ import redis.asyncio as aredis
 
 from backendperf.cache import AsyncRedisBackend, RedisBackend, cached
 from backendperf.exceptions import ConfigurationError, SerializationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.redis
 
@@ -357,10 +359,9 @@ def test_async_backend(redis_url: str, namespace: str, client: redis.Redis) -> N
 def test_async_backend_refuses_sync_functions(redis_url: str, namespace: str) -> None:
     """An async-only backend on a def function is a ConfigurationError that names the fix."""
     b = AsyncRedisBackend(aredis.Redis.from_url(redis_url), namespace=namespace)
+
+    def f() -> int:
+        return 1
+
     with pytest.raises(ConfigurationError, match="RedisBackend"):
-
-        @cached(backend=b)
-        def f() -> int:
-            return 1
-
-        f()
+        cached(backend=b)(f)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
 
 from backendperf.cache import RedisBackend, TieredBackend, cached
 from tests.conftest import OwnRedis, unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from redis.cluster import RedisCluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -28,16 +31,28 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         tmp = tmp_path_factory.mktemp(f"cluster{i}")
         nodes.append(
             OwnRedis(
-                str(tmp), "--cluster-enabled", "yes", "--cluster-config-file",
-                str(tmp / "nodes.conf"), "--cluster-node-timeout", "2000",
+                str(tmp),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(tmp / "nodes.conf"),
+                "--cluster-node-timeout",
+                "2000",
             )
         )
     try:
         for node in nodes:
             node.start()
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=60,
@@ -71,7 +86,9 @@ def test_cluster_caches_clears_tags_and_locks(cluster_url: str) -> None:
         assert load(uid) == {"uid": uid}
     assert len(runs) == 30
     client: RedisCluster = backend.client
-    slots = {client.keyslot(backend.bind(f"{__name__}.{load.__qualname__}").rkey(u)) for u in range(30)}
+    slots = {
+        client.keyslot(backend.bind(f"{__name__}.{load.__qualname__}").rkey(u)) for u in range(30)
+    }
     assert len(slots) > 10  # entries spread over the cluster
     assert len(backend.invalidate_tags("user:0")) == 10
     load(0), load(1)

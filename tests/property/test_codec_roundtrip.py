@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import uuid
@@ -55,7 +56,7 @@ leaves = st.one_of(
     st.builds(Row, st.integers(), st.text(max_size=5)),
 )
 hashable = st.recursive(
-    leaves.filter(lambda v: not isinstance(v, float | Decimal) or v == v),
+    leaves.filter(lambda v: not isinstance(v, Decimal) or not v.is_snan()),
     lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3),
     max_leaves=5,
 )
@@ -97,10 +98,8 @@ def test_every_supported_value_round_trips(value: Any) -> None:
 @given(st.binary())
 def test_arbitrary_bytes_never_raise_anything_but_decode_error(data: bytes) -> None:
     """Foreign or corrupted bytes raise DecodeError (a miss), nothing else."""
-    try:
+    with contextlib.suppress(DecodeError):
         CODEC.loads(data)
-    except DecodeError:
-        pass
 
 
 @given(values)

@@ -6,9 +6,8 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Hashable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -18,6 +17,9 @@ from hypothesis import strategies as st
 from backendperf.cache import MISSING, RedisBackend, cached
 from backendperf.cache.keys import StableKeys, stable_digest
 from backendperf.exceptions import ConfigurationError, SerializationError
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
 
 
 class KeyRecorder:
@@ -99,9 +101,7 @@ def test_keys_ignore_hash_randomisation() -> None:
         ).stdout.strip()
         for seed in (0, 1, 2, 3)
     }
-    assert outputs == {
-        stable_digest("f", (frozenset({"x", "y", "z", "w"}), "a", 1.5, None, b"b"))
-    }
+    assert outputs == {stable_digest("f", (frozenset({"x", "y", "z", "w"}), "a", 1.5, None, b"b"))}
 
 
 @given(st.lists(st.text(max_size=5) | st.integers(), unique=True, max_size=6), st.randoms())
@@ -115,8 +115,22 @@ def test_set_order_does_not_change_the_key(items: list[Any], rnd: Any) -> None:
 def test_distinct_values_get_distinct_keys() -> None:
     """Values that differ in type or content never share a digest (1 vs '1' vs b'1', ...)."""
     values: list[Hashable] = [
-        1, "1", b"1", 1.5, None, True, (1,), frozenset({1}), (1, 2), ((1, 2),),
-        Decimal("1.5"), dt.date(2024, 1, 1), dt.datetime(2024, 1, 1), 2**80, -(2**80), int,
+        1,
+        "1",
+        b"1",
+        1.5,
+        None,
+        True,
+        (1,),
+        frozenset({1}),
+        (1, 2),
+        ((1, 2),),
+        Decimal("1.5"),
+        dt.date(2024, 1, 1),
+        dt.datetime(2024, 1, 1),
+        2**80,
+        -(2**80),
+        int,
         dt.timedelta(seconds=1),
     ]
     digests = [stable_digest("f", v) for v in values]

@@ -39,15 +39,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgpack
 
 from backendperf.exceptions import SerializationError
+
+if TYPE_CHECKING:
+    import enum
+    from collections.abc import Callable
 
 __all__ = ["DEFAULT_MAX_SIZE", "Codec", "DecodeError", "default_codec"]
 
@@ -142,9 +144,11 @@ class Codec:
                 f"{cls.__qualname__} has no model_dump/model_validate; use register() with "
                 f"encode= and decode="
             )
-        return self.register(
-            cls, encode=lambda m: m.model_dump(), decode=validate, name=name
-        )
+
+        def encode(model: Any) -> Any:
+            return model.model_dump()
+
+        return self.register(cls, encode=encode, decode=validate, name=name)
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class Codec:
             return set(unpack(data))
         if code == _FROZENSET:
             return frozenset(unpack(data))
-        if code == _DATETIME or code == _TIME:
+        if code in (_DATETIME, _TIME):
             text, zone, fold = unpack(data)
             parsed = (dt.datetime if code == _DATETIME else dt.time).fromisoformat(text)
             if zone is not None:

@@ -688,10 +688,10 @@ class _BackendCore(_Keys):
 
     A backend with ``bind(name)`` (the Redis stores) gets a view per function, which turns keys
     into stable bytes. Optional view methods add features: ``flight_lock``, ``flight_unlock``
-    and ``flight_wait`` give single flight across processes, a ``tags=`` keyword on ``set`` stores tags, ``stats`` adds
-    error counters to :class:`CacheInfo`. With ``stale_ttl`` each entry is stored as
-    ``(value, fresh_until)`` by the wall clock (shared by every process), and lives in the
-    backend for ``ttl + stale_ttl``.
+    and ``flight_wait`` give single flight across processes, a ``tags=`` keyword on ``set``
+    stores tags, ``stats`` adds error counters to :class:`CacheInfo`. With ``stale_ttl`` each
+    entry is stored as ``(value, fresh_until)`` by the wall clock (shared by every process),
+    and lives in the backend for ``ttl + stale_ttl``.
     """
 
     def __init__(
@@ -1360,8 +1360,9 @@ def cached(
     ...     return x * x
     >>> square(3), square(3), square(x=3)
     (9, 9, 9)
-    >>> square.cache_info()
-    CacheInfo(hits=2, misses=1, evictions=0, currsize=1, maxsize=2, stale_hits=0, errors=0, bypasses=0)
+    >>> square.cache_info()  # doctest: +NORMALIZE_WHITESPACE
+    CacheInfo(hits=2, misses=1, evictions=0, currsize=1, maxsize=2, stale_hits=0,
+              errors=0, bypasses=0)
     >>> square.invalidate(3)
     True
 

@@ -30,7 +30,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -40,6 +39,8 @@ from backendperf.cache.keys import StableKeys
 from backendperf.exceptions import ConfigurationError, MissingDependencyError
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
+
     import redis
     import redis.asyncio
 
@@ -756,4 +757,3 @@ class AsyncRedisStore(_ViewBase):
                 return MISSING
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-

@@ -20,12 +20,12 @@ connection that reads; pub/sub works with every deployment, Cluster and Sentinel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
@@ -39,6 +39,9 @@ from backendperf.cache.backends.redis import (
     _redis,
 )
 from backendperf.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterable
 
 __all__ = ["TieredBackend"]
 
@@ -151,10 +154,8 @@ class TieredBackend:
                 self.live = self.live and not self._stop.is_set()
                 for closeable in (pubsub, client if self._subscriber is None else None):
                     if closeable is not None:
-                        try:
+                        with contextlib.suppress(Exception):  # closing a broken connection
                             closeable.close()
-                        except Exception:  # noqa: S110 - closing a broken connection
-                            pass
 
     def _apply(self, data: bytes) -> None:
         try:
