@@ -365,3 +365,36 @@ def test_async_backend_refuses_sync_functions(redis_url: str, namespace: str) ->
 
     with pytest.raises(ConfigurationError, match="RedisBackend"):
         cached(backend=b)(f)
+
+
+def test_clients_without_timeouts_are_warned_about(
+    redis_url: str, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client without socket_timeout gets a warning: a hung Redis would hang every call."""
+    with caplog.at_level("WARNING", logger="backendperf"):
+        RedisBackend(redis.Redis.from_url(redis_url), namespace=namespace)
+    assert "socket_timeout" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="backendperf"):
+        RedisBackend.from_url(redis_url, namespace=namespace)
+    assert "socket_timeout" not in caplog.text
+
+
+def test_lock_false_skips_the_fleet_lock(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    """lock=False: a miss takes no Redis lock (fewer round trips), values are still cached."""
+    b = RedisBackend.from_url(redis_url, namespace=namespace, lock=False, lock_wait=30)
+
+    @cached(ttl=60, backend=b)
+    def f(x: int) -> int:
+        return x
+
+    store = b.bind(f"{__name__}.{f.__qualname__}")
+    client.set(store.lock_key(store.rkey(1)), "someone-else", px=60_000)
+    start = time.monotonic()
+    assert f(1) == 1  # with the lock on, this would wait lock_wait=30 s for "someone-else"
+    assert time.monotonic() - start < 10
+    assert f(1) == 1
+    assert f.cache_info().hits == 1
+    b.close()

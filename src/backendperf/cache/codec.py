@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -65,6 +66,7 @@ _VERSION: Final = b"\xb1"
 # msgpack extension type codes (0-127 are for applications). Never renumber: stored data uses them.
 _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIME, _TIMEDELTA = 1, 2, 3, 4, 5, 6, 7
 _DECIMAL, _UUID, _BIGINT, _REGISTERED = 8, 9, 10, 11
+_ZONED = 16  # added to _DATETIME/_TIME: a zoneinfo zone or a fold, in a nested payload
 
 
 class DecodeError(ValueError):
@@ -94,6 +96,7 @@ class Codec:
     def __init__(self, *, max_size: int | None = DEFAULT_MAX_SIZE) -> None:
         self.max_size = max_size
         self._by_type: dict[type, _Registered] = {}
+        self._local = threading.local()
         self._by_name: dict[str, _Registered] = {}
 
     # -- registration ----------------------------------------------------------------------
@@ -151,36 +154,42 @@ class Codec:
         return self.register(cls, encode=encode, decode=validate, name=name)
 
     # -- encoding --------------------------------------------------------------------------
+    #
+    # Simple types travel as text in their extension payload (one ``fromisoformat`` or
+    # ``Decimal()`` to decode); only containers and zoned times nest a msgpack payload.
 
     def _default(self, obj: Any) -> msgpack.ExtType:
         cls = obj.__class__
-        pack = self._pack
         if cls is tuple:
-            return msgpack.ExtType(_TUPLE, pack(list(obj)))
-        if cls is set:
-            return msgpack.ExtType(_SET, pack(list(obj)))
-        if cls is frozenset:
-            return msgpack.ExtType(_FROZENSET, pack(list(obj)))
+            return msgpack.ExtType(_TUPLE, self._nested(list(obj)))
         if cls is dt.datetime or cls is dt.time:
-            # A zoneinfo zone is kept by name, with the wall time and fold: exact, even for
-            # times in a DST gap. Fixed offsets travel in the ISO text.
             zone = _zone_key(obj.tzinfo)
-            text = (obj.replace(tzinfo=None) if zone else obj).isoformat()
             code = _DATETIME if cls is dt.datetime else _TIME
-            return msgpack.ExtType(code, pack([text, zone, obj.fold]))
-        if cls is dt.date:
-            return msgpack.ExtType(_DATE, pack(obj.isoformat()))
-        if cls is dt.timedelta:
-            return msgpack.ExtType(_TIMEDELTA, pack([obj.days, obj.seconds, obj.microseconds]))
+            if zone is None and not obj.fold:  # naive or a fixed offset: the ISO text says all
+                return msgpack.ExtType(code, obj.isoformat().encode())
+            # A zoneinfo zone is kept by name, with the wall time and fold: exact, even for
+            # times in a DST gap.
+            text = obj.replace(tzinfo=None).isoformat() if zone else obj.isoformat()
+            return msgpack.ExtType(code + _ZONED, self._nested([text, zone, obj.fold]))
         if cls is Decimal:
             return msgpack.ExtType(_DECIMAL, str(obj).encode())
+        if cls is dt.date:
+            return msgpack.ExtType(_DATE, obj.isoformat().encode())
+        if cls is set:
+            return msgpack.ExtType(_SET, self._nested(list(obj)))
+        if cls is frozenset:
+            return msgpack.ExtType(_FROZENSET, self._nested(list(obj)))
+        if cls is dt.timedelta:
+            return msgpack.ExtType(
+                _TIMEDELTA, self._nested([obj.days, obj.seconds, obj.microseconds])
+            )
         if cls is uuid.UUID:
             return msgpack.ExtType(_UUID, obj.bytes)
         if cls is int:  # beyond 64 bits
             return msgpack.ExtType(_BIGINT, str(obj).encode())
         entry = self._by_type.get(cls)
         if entry is not None:
-            return msgpack.ExtType(_REGISTERED, pack([entry.name, entry.encode(obj)]))
+            return msgpack.ExtType(_REGISTERED, self._nested([entry.name, entry.encode(obj)]))
         raise SerializationError(
             f"cannot store a value of type {cls.__qualname__} ({cls.__module__}): the Redis "
             f"cache stores only msgpack types, tuples, sets, dates and times, Decimal and UUID; "
@@ -188,8 +197,25 @@ class Codec:
             f"codec.register_enum(...), or codec.register(cls, encode=..., decode=...)"
         )
 
+    def _nested(self, obj: Any) -> bytes:
+        """Pack from inside ``_default`` (the thread's Packer is busy: a fresh one)."""
+        return msgpack.packb(  # type: ignore[no-any-return]
+            obj, default=self._default, strict_types=True, use_bin_type=True
+        )
+
     def _pack(self, obj: Any) -> bytes:
-        return msgpack.packb(obj, default=self._default, strict_types=True, use_bin_type=True)  # type: ignore[no-any-return]
+        local = self._local
+        try:
+            packer = local.packer
+        except AttributeError:
+            packer = local.packer = msgpack.Packer(
+                default=self._default, strict_types=True, use_bin_type=True, autoreset=True
+            )
+        try:
+            return packer.pack(obj)  # type: ignore[no-any-return]
+        except BaseException:
+            packer.reset()
+            raise
 
     def dumps(self, value: Any) -> bytes:
         """Encode ``value``; raise :class:`SerializationError` for what cannot be stored."""
@@ -209,32 +235,35 @@ class Codec:
     # -- decoding --------------------------------------------------------------------------
 
     def _ext_hook(self, code: int, data: bytes) -> Any:
-        unpack = self._unpack
+        if code == _DATETIME:
+            return dt.datetime.fromisoformat(data.decode())
+        if code == _DECIMAL:
+            return Decimal(data.decode())
         if code == _TUPLE:
-            return tuple(unpack(data))
-        if code == _SET:
-            return set(unpack(data))
-        if code == _FROZENSET:
-            return frozenset(unpack(data))
-        if code in (_DATETIME, _TIME):
-            text, zone, fold = unpack(data)
-            parsed = (dt.datetime if code == _DATETIME else dt.time).fromisoformat(text)
+            return tuple(self._unpack(data))
+        if code == _DATE:
+            return dt.date.fromisoformat(data.decode())
+        if code == _TIME:
+            return dt.time.fromisoformat(data.decode())
+        if code in (_DATETIME + _ZONED, _TIME + _ZONED):
+            text, zone, fold = self._unpack(data)
+            parsed = (dt.datetime if code == _DATETIME + _ZONED else dt.time).fromisoformat(text)
             if zone is not None:
                 return parsed.replace(tzinfo=_zone(zone), fold=fold)
             return parsed.replace(fold=fold)
-        if code == _DATE:
-            return dt.date.fromisoformat(unpack(data))
+        if code == _SET:
+            return set(self._unpack(data))
+        if code == _FROZENSET:
+            return frozenset(self._unpack(data))
         if code == _TIMEDELTA:
-            days, seconds, micros = unpack(data)
+            days, seconds, micros = self._unpack(data)
             return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
-        if code == _DECIMAL:
-            return Decimal(data.decode())
         if code == _UUID:
             return uuid.UUID(bytes=data)
         if code == _BIGINT:
             return int(data.decode())
         if code == _REGISTERED:
-            name, payload = unpack(data)
+            name, payload = self._unpack(data)
             entry = self._by_name.get(name)
             if entry is None:
                 raise DecodeError(f"stored value of unregistered type {name!r}")
@@ -242,14 +271,16 @@ class Codec:
         raise DecodeError(f"unknown msgpack extension type {code}")
 
     def _unpack(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False, raw=False)
+        return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False)
 
     def loads(self, data: bytes) -> Any:
         """Decode bytes written by :meth:`dumps`; anything else raises :class:`DecodeError`."""
         if data[:1] != _VERSION:
             raise DecodeError("not a backendperf value (unknown format byte)")
         try:
-            return self._unpack(data[1:])
+            return msgpack.unpackb(
+                memoryview(data)[1:], ext_hook=self._ext_hook, strict_map_key=False
+            )
         except DecodeError:
             raise
         except Exception as exc:  # msgpack raises many kinds; registered decoders, anything

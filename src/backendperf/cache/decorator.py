@@ -720,7 +720,9 @@ class _BackendCore(_Keys):
                 f"{name} is not async, but {type(backend).__qualname__} has only async methods: "
                 f"use RedisBackend (not AsyncRedisBackend) for def functions"
             )
-        self.locking = hasattr(backend, "aflight_lock" if self.native_async else "flight_lock")
+        self.locking = getattr(backend, "locking", True) and hasattr(
+            backend, "aflight_lock" if self.native_async else "flight_lock"
+        )
         self.stale = opts.stale_ttl
         self.clock = opts.clock
         self.tags = opts.tags

@@ -189,6 +189,7 @@ class _Common:
         warn_interval: float,
         lock_ttl: float,
         lock_wait: float | None,
+        lock: bool = True,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}*?[]\\ ") or len(namespace) > 64:
             raise ConfigurationError(
@@ -208,6 +209,8 @@ class _Common:
         self.on_error = on_error
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_ttl if lock_wait is None else lock_wait
+        self.locking = lock
+        _check_timeouts(client)
         self.breaker = _Breaker(cooldown, warn_interval, f"Redis cache {namespace!r}")
         self.cluster = "Cluster" in type(client).__name__
         self._errors: tuple[type[BaseException], ...] = (r.RedisError,)
@@ -225,6 +228,17 @@ class _Common:
             raise exc
 
 
+def _check_timeouts(client: Any) -> None:
+    """Warn about a client that would let a hung Redis hang every cached call."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict) and kwargs.get("socket_timeout") is None:
+        logger.warning(
+            "the Redis client has no socket_timeout: a hung server would block every cached "
+            "call; create it with socket_timeout=0.05 or use RedisBackend.from_url()"
+        )
+
+
 class _ViewBase:
     """The keys and counters of one function in a Redis backend."""
 
@@ -236,6 +250,8 @@ class _ViewBase:
         self.stats = RedisStats()
         self.codec = common.codec
         self.breaker = common.breaker
+        self.locking = common.locking
+        """Whether the decorator uses the cross-process lock (``lock=`` of the backend)."""
 
     def rkey(self, key: Hashable) -> str:
         """The Redis key for an in-process key."""
@@ -289,6 +305,8 @@ class RedisBackend(_Common):
         warn_interval: at most one warning per this many seconds.
         lock_ttl: lifetime of the cross-process single-flight lock (longer than the function).
         lock_wait: how long other processes wait for the lock holder (default ``lock_ttl``).
+        lock: take that lock on a miss (two extra round trips per miss); ``False`` leaves
+            single flight to each process.
 
     >>> backend = RedisBackend.from_url("redis://127.0.0.1:6379/0", namespace="doc")
     >>> @cached(ttl=60, backend=backend)   # doctest: +SKIP
@@ -307,6 +325,7 @@ class RedisBackend(_Common):
         warn_interval: float = 60.0,
         lock_ttl: float = 10.0,
         lock_wait: float | None = None,
+        lock: bool = True,
     ) -> None:
         super().__init__(
             client,
@@ -318,6 +337,7 @@ class RedisBackend(_Common):
             warn_interval=warn_interval,
             lock_ttl=lock_ttl,
             lock_wait=lock_wait,
+            lock=lock,
         )
         self._unlock = client.register_script(_UNLOCK)
         self._set_tagged = client.register_script(_SET_TAGGED)
@@ -557,6 +577,7 @@ class AsyncRedisBackend(_Common):
         warn_interval: float = 60.0,
         lock_ttl: float = 10.0,
         lock_wait: float | None = None,
+        lock: bool = True,
     ) -> None:
         super().__init__(
             client,
@@ -568,6 +589,7 @@ class AsyncRedisBackend(_Common):
             warn_interval=warn_interval,
             lock_ttl=lock_ttl,
             lock_wait=lock_wait,
+            lock=lock,
         )
         self._unlock = client.register_script(_UNLOCK)
         self._set_tagged = client.register_script(_SET_TAGGED)

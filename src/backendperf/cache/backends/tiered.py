@@ -242,6 +242,7 @@ class TieredStore:
         self.l2 = l2
         self.l1 = tiered.l1
         self.stats = l2.stats
+        self.locking = l2.locking
         self._rkeys: dict[Hashable, str] = {}
         if tiered.is_async:  # the decorator looks for these to use the async path
             self.aget = self._aget
