@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import inspect
 import gc
 import weakref
 from typing import Any
@@ -159,3 +161,25 @@ def test_classmethod_in_either_order(order: str) -> None:
     assert Child.make(1) == "Child:1"
     assert Base().make(1) == "Base:1"
     assert calls == [("Base", 1), ("Child", 1)]
+
+
+def test_a_temporary_instance_lives_through_its_call() -> None:
+    """``Model().method()`` works: the bound method holds the instance during the call,
+    although the cache itself holds it only weakly."""
+
+    class Model:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        @cached(maxsize=8)
+        def double(self) -> int:
+            return self.n * 2
+
+        @cached(maxsize=8)
+        async def triple(self) -> int:
+            await asyncio.sleep(0)
+            return self.n * 3
+
+    assert Model(2).double() == 4
+    assert asyncio.run(Model(3).triple()) == 9
+    assert list(inspect.signature(Model(1).double).parameters) == []

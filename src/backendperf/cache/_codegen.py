@@ -224,3 +224,27 @@ def make_factory(
     exec(compile("\n".join(lines) + "\n", "<backendperf cached wrapper>", "exec"), ns)
     factory: Callable[..., Any] = ns[f"{x}make"]
     return factory
+
+
+def make_pin(p: Plan, *, is_async: bool) -> Callable[..., Any]:
+    """A factory of ``pin(self, <params>)`` that calls ``inner(<params>)`` while ``self`` stays
+    referenced by its frame.
+
+    A cached method's per-instance wrapper holds its instance weakly (the cache must not keep
+    it alive), so in ``Model().method()`` nothing else would hold the temporary instance
+    during the call. ``obj.method`` returns ``MethodType(pin, obj)``: the bound method owns the
+    instance until the call returns.
+    """
+    x = _PREFIX
+    aw = "await " if is_async else ""
+    params = f", {p.params}" if p.params else ""
+    src = (
+        f"def {x}make({x}inner{''.join(', ' + d for d in p.defaults)}):\n"
+        f"    {'async ' if is_async else ''}def {x}pin({x}self{params}):\n"
+        f"        return {aw}{x}inner({p.call})\n"
+        f"    return {x}pin\n"
+    )
+    ns: dict[str, Any] = {}
+    exec(compile(src, "<backendperf method pin>", "exec"), ns)
+    factory: Callable[..., Any] = ns[f"{x}make"]
+    return factory

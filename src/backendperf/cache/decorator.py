@@ -25,6 +25,7 @@ import random
 import threading
 import time
 import weakref
+from types import MethodType
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -1122,6 +1123,7 @@ class _CachedMethod:
         self.fn = fn
         self.opts = opts
         self._builder = _Builder(fn, opts, method=True)
+        self._pin_factory = _codegen.make_pin(self._builder.plan, is_async=self._builder.is_async)
         self._plain: Callable[..., Any] | None = None
         self._plain_core: _AnyCore | None = None
         self._bound: dict[int, tuple[weakref.ref[Any], Callable[..., Any], _AnyCore]] = {}
@@ -1138,10 +1140,10 @@ class _CachedMethod:
         try:
             ref, bound, _ = self._bound[id(instance)]
         except KeyError:
-            return self._bind(instance)
+            return MethodType(self._bind(instance), instance)
         if ref() is instance:
-            return bound
-        return self._bind(instance)
+            return MethodType(bound, instance)
+        return MethodType(self._bind(instance), instance)
 
     def _bind(self, instance: Any) -> Callable[..., Any]:
         ident = id(instance)
@@ -1179,8 +1181,11 @@ class _CachedMethod:
                 return entry[1]
             scope = _scope(instance, fn) if hasattr(self.opts.backend, "bind") else None
             wrapper, core = self._builder.build(call, scope)
-            bound_table[ident] = (ref, wrapper, core)
-        return wrapper
+            pin = self._pin_factory(wrapper, **self._builder.plan.defaults)
+            functools.update_wrapper(pin, wrapper)
+            pin.__signature__ = inspect.signature(fn)  # binding drops ``self`` from it
+            bound_table[ident] = (ref, pin, core)
+        return pin  # type: ignore[no-any-return]
 
     def _plain_wrapper(self) -> Callable[..., Any]:
         if self._plain is None:
