@@ -22,7 +22,6 @@ import asyncio
 import datetime as dt
 import json
 import pickle
-import statistics
 import sys
 import time
 import uuid
@@ -139,9 +138,9 @@ def sync_contenders(url: str) -> dict[str, Callable[[int], Any]]:
         "backendperf RedisBackend": cached(ttl=600, backend=ours)(row),
         "backendperf RedisBackend(lock=False)": cached(ttl=600, backend=nolock)(row),
         "backendperf TieredBackend": cached(ttl=600, backend=tiered)(row),
-        "backendperf MemoryBackend": cached(
-            ttl=600, backend=MemoryBackend(1024, entries=True)
-        )(row),
+        "backendperf MemoryBackend": cached(ttl=600, backend=MemoryBackend(1024, entries=True))(
+            row
+        ),
         "dogpile.cache redis (pickle)": dogpile_fn,
     }
 
@@ -169,7 +168,7 @@ def async_contenders(url: str) -> dict[str, Callable[[int], Awaitable[Any]]]:
     ours = AsyncRedisBackend.from_url(url, namespace=f"{PREFIX}_aours")
     cashews_cache = Cache()
     cashews_cache.setup(url, client_side=False, socket_timeout=0.05)
-    host, port = url.split("//")[1].split("/")[0].split(":")
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
 
     async def arow_cashews(uid: int) -> dict[str, Any]:
         return row(uid)
@@ -207,16 +206,15 @@ def codec_table(n: int) -> list[tuple[str, float, int]]:
     def json_dumps(v: Any) -> bytes:
         return json.dumps(v, default=str).encode()
 
-    rows = [
+    return [
         ("backendperf Codec (msgpack, typed)", *bench(default_codec.dumps, default_codec.loads)),
-        ("pickle (protocol 5)", *bench(lambda v: pickle.dumps(v, 5), pickle.loads)),  # noqa: S301
+        ("pickle (protocol 5)", *bench(lambda v: pickle.dumps(v, 5), pickle.loads)),
         ("json, default=str (types lost)", *bench(json_dumps, json.loads)),
         (
             "plain msgpack, default=str (types lost)",
             *bench(lambda v: msgpack.packb(v, default=str), msgpack.unpackb),
         ),
     ]
-    return rows
 
 
 def table(title: str, results: dict[str, dict[str, dict[str, float]]], base: str) -> None:

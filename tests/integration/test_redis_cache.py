@@ -398,3 +398,46 @@ def test_lock_false_skips_the_fleet_lock(
     assert f(1) == 1
     assert f.cache_info().hits == 1
     b.close()
+
+
+def test_the_flight_lock_is_released_on_every_outcome(
+    backend: RedisBackend, client: redis.Redis
+) -> None:
+    """Stored, not stored (unless=), or raised: no lock is left for others to wait on."""
+
+    @cached(ttl=60, backend=backend, unless=lambda v: v is None)
+    def f(x: int) -> int | None:
+        if x < 0:
+            raise ValueError(x)
+        return None if x == 0 else x
+
+    store = backend.bind(f"{__name__}.{f.__qualname__}")
+    assert f(1) == 1
+    assert f(0) is None
+    with pytest.raises(ValueError, match="-1"):
+        f(-1)
+    for x in (1, 0, -1):
+        assert not client.exists(store.lock_key(store.rkey(x)))
+    assert client.exists(store.rkey(1))
+    assert not client.exists(store.rkey(0))
+
+
+def test_a_flushed_script_cache_does_not_leave_locks(
+    own_redis: Any,
+) -> None:
+    """After SCRIPT FLUSH the lock release reloads its script instead of leaving the lock."""
+    b = RedisBackend.from_url(own_redis.url, namespace="flush")
+
+    @cached(ttl=60, backend=b)
+    def f(x: int) -> int:
+        return x
+
+    admin = redis.Redis.from_url(own_redis.url)
+    f(1)
+    admin.script_flush()
+    f(2)
+    store = b.bind(f"{__name__}.{f.__qualname__}")
+    assert not admin.exists(store.lock_key(store.rkey(2)))
+    assert admin.exists(store.rkey(2))
+    admin.close()
+    b.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
 import gc
+import inspect
 import weakref
 from typing import Any
 

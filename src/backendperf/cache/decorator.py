@@ -25,10 +25,10 @@ import random
 import threading
 import time
 import weakref
-from types import MethodType
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MethodType
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from backendperf.cache import _codegen
@@ -758,19 +758,58 @@ class _BackendCore(_Keys):
     def _keep(self, value: Any) -> bool:
         return self.opts.unless is None or not self.opts.unless(value)
 
-    def store(self, key: Hashable, value: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
-        if self._keep(value):
-            stored, ttl = self._stored(value)
-            self.backend.set(key, stored, ttl, **self._tag_kwargs(args, kw))
+    def store(
+        self,
+        key: Hashable,
+        value: Any,
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
+        token: str = "",
+    ) -> None:
+        """Store the result; with a flight lock ``token``, release the lock too (in the same
+        round trip when the backend has ``flight_set``)."""
+        backend = self.backend
+        if not self._keep(value):
+            if token:
+                backend.flight_unlock(key, token)
+            return
+        stored, ttl = self._stored(value)
+        if not token:
+            backend.set(key, stored, ttl, **self._tag_kwargs(args, kw))
+        elif hasattr(backend, "flight_set"):
+            backend.flight_set(key, stored, ttl, token, **self._tag_kwargs(args, kw))
+        else:
+            try:
+                backend.set(key, stored, ttl, **self._tag_kwargs(args, kw))
+            finally:
+                backend.flight_unlock(key, token)
 
     async def astore(
-        self, key: Hashable, value: Any, args: tuple[Any, ...], kw: dict[str, Any]
+        self,
+        key: Hashable,
+        value: Any,
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
+        token: str = "",
     ) -> None:
+        backend = self.backend
         if not self.native_async:
-            self.store(key, value, args, kw)
-        elif self._keep(value):
-            stored, ttl = self._stored(value)
-            await self.backend.aset(key, stored, ttl, **self._tag_kwargs(args, kw))
+            self.store(key, value, args, kw, token)
+            return
+        if not self._keep(value):
+            if token:
+                await backend.aflight_unlock(key, token)
+            return
+        stored, ttl = self._stored(value)
+        if not token:
+            await backend.aset(key, stored, ttl, **self._tag_kwargs(args, kw))
+        elif hasattr(backend, "aflight_set"):
+            await backend.aflight_set(key, stored, ttl, token, **self._tag_kwargs(args, kw))
+        else:
+            try:
+                await backend.aset(key, stored, ttl, **self._tag_kwargs(args, kw))
+            finally:
+                await backend.aflight_unlock(key, token)
 
     # -- wrappers ------------------------------------------------------------------------
 
@@ -849,10 +888,11 @@ class _BackendCore(_Keys):
                 token = backend.flight_lock(key) or ""  # it gave up or died: our turn
         try:
             value = self.call(*args, **kwargs)
-            self.store(key, value, args, kwargs)
-        finally:
+        except BaseException:
             if token:
                 self.backend.flight_unlock(key, token)
+            raise
+        self.store(key, value, args, kwargs, token)  # releases the lock
         return value
 
     def stale_hit(
@@ -879,10 +919,12 @@ class _BackendCore(_Keys):
             if token is None:
                 return  # another process refreshes it
             try:
-                self.store(key, self.call(*args, **kwargs), args, kwargs)
-            finally:
+                value = self.call(*args, **kwargs)
+            except BaseException:
                 if token:
                     self.backend.flight_unlock(key, token)
+                raise
+            self.store(key, value, args, kwargs, token)
         except Exception as exc:
             _log_refresh_failure(self.name, exc)
         finally:
@@ -925,10 +967,11 @@ class _BackendCore(_Keys):
                 token = await backend.aflight_lock(key) or ""
         try:
             value = await self.call(*args, **kwargs)
-            await self.astore(key, value, args, kwargs)
-        finally:
+        except BaseException:
             if token:
                 await backend.aflight_unlock(key, token)
+            raise
+        await self.astore(key, value, args, kwargs, token)  # releases the lock
         return value
 
     def astale_hit(

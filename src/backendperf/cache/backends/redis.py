@@ -471,6 +471,47 @@ class RedisStore(_ViewBase):
         self.breaker.success()
         return True
 
+    def flight_set(
+        self,
+        key: Hashable,
+        value: Any,
+        ttl: float | None,
+        token: str,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> bool:
+        """Store the value and release the flight lock in one round trip (a pipeline: the
+        lock shares the entry's slot); False when nothing was stored (the lock is released)."""
+        return self.flight_set_raw(self.rkey(key), value, ttl, token, tags)
+
+    def flight_set_raw(
+        self, rkey: str, value: Any, ttl: float | None, token: str, tags: Iterable[str] | None
+    ) -> bool:
+        if tags or self.common.cluster or not token:
+            stored = self.set_raw(rkey, value, ttl, tags)
+            self._unlock_raw(rkey, token)
+            return stored
+        try:
+            data = self.codec.dumps(value)
+        except BaseException:
+            self._unlock_raw(rkey, token)
+            raise
+        if self.bypass():
+            return False
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(rkey, data, px=None if ttl is None else _ms(ttl))
+                # EVALSHA by hand: a Script in a pipeline costs a SCRIPT EXISTS round trip
+                pipe.evalsha(self.common._unlock.sha, 1, self.lock_key(rkey), token)
+                _, released = pipe.execute(raise_on_error=False)
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        if isinstance(released, Exception):  # NOSCRIPT after a SCRIPT FLUSH: load and retry
+            self._unlock_raw(rkey, token)
+        self.breaker.success()
+        return True
+
     def _set_tagged_each(
         self, rkey: str, data: bytes, ttl: float | None, tag_sets: list[str]
     ) -> None:
@@ -525,10 +566,13 @@ class RedisStore(_ViewBase):
         return token if ok else None
 
     def flight_unlock(self, key: Hashable, token: str) -> None:
+        self._unlock_raw(self.rkey(key), token)
+
+    def _unlock_raw(self, rkey: str, token: str) -> None:
         if not token or self.bypass():
             return
         try:
-            self.common._unlock(keys=[self.lock_key(self.rkey(key))], args=[token])
+            self.common._unlock(keys=[self.lock_key(rkey)], args=[token])
         except self._errors as exc:
             self.fail(exc)
 
@@ -751,12 +795,54 @@ class AsyncRedisStore(_ViewBase):
         return token if ok else None
 
     async def aflight_unlock(self, key: Hashable, token: str) -> None:
+        await self._aunlock_raw(self.rkey(key), token)
+
+    async def _aunlock_raw(self, rkey: str, token: str) -> None:
         if not token or self.bypass():
             return
         try:
-            await self.common._unlock(keys=[self.lock_key(self.rkey(key))], args=[token])
+            await self.common._unlock(keys=[self.lock_key(rkey)], args=[token])
         except self._errors as exc:
             self.fail(exc)
+
+    async def aflight_set(
+        self,
+        key: Hashable,
+        value: Any,
+        ttl: float | None,
+        token: str,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> bool:
+        """Async :meth:`RedisStore.flight_set`."""
+        return await self.aflight_set_raw(self.rkey(key), value, ttl, token, tags)
+
+    async def aflight_set_raw(
+        self, rkey: str, value: Any, ttl: float | None, token: str, tags: Iterable[str] | None
+    ) -> bool:
+        if tags or self.common.cluster or not token:
+            stored = await self.aset_raw(rkey, value, ttl, tags)
+            await self._aunlock_raw(rkey, token)
+            return stored
+        try:
+            data = self.codec.dumps(value)
+        except BaseException:
+            await self._aunlock_raw(rkey, token)
+            raise
+        if self.bypass():
+            return False
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(rkey, data, px=None if ttl is None else _ms(ttl))
+                pipe.evalsha(self.common._unlock.sha, 1, self.lock_key(rkey), token)
+                _, released = await pipe.execute(raise_on_error=False)
+        except self._errors as exc:
+            self.fail(exc)
+            return False
+        if isinstance(released, Exception):
+            await self._aunlock_raw(rkey, token)
+        self.breaker.success()
+        return True
 
     async def aflight_wait(self, key: Hashable) -> Any:
         """Async :meth:`RedisStore.flight_wait`."""

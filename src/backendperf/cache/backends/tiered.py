@@ -252,6 +252,7 @@ class TieredStore:
             self.aflight_lock = l2.aflight_lock  # type: ignore[union-attr]
             self.aflight_unlock = l2.aflight_unlock  # type: ignore[union-attr]
             self.aflight_wait = l2.aflight_wait  # type: ignore[union-attr]
+            self.aflight_set = self._aflight_set
         else:
             self.flight_lock = l2.flight_lock  # type: ignore[union-attr]
             self.flight_unlock = l2.flight_unlock  # type: ignore[union-attr]
@@ -293,11 +294,28 @@ class TieredStore:
     ) -> None:
         rkey = self.rkey(key)
         stored = self.l2.set_raw(rkey, value, ttl, tags)  # type: ignore[union-attr]
+        self._after_set(rkey, value, ttl, stored)
+        self.tiered.publish(_KEYS, [rkey])
+
+    def flight_set(
+        self,
+        key: Hashable,
+        value: Any,
+        ttl: float | None,
+        token: str,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        rkey = self.rkey(key)
+        stored = self.l2.flight_set_raw(rkey, value, ttl, token, tags)  # type: ignore[union-attr]
+        self._after_set(rkey, value, ttl, stored)
+        self.tiered.publish(_KEYS, [rkey])
+
+    def _after_set(self, rkey: str, value: Any, ttl: float | None, stored: bool) -> None:
         if stored and self.tiered.live:
             self.l1.set(rkey, value, self._l1_ttl(ttl))
         else:
             self.l1.delete(rkey)
-        self.tiered.publish(_KEYS, [rkey])
 
     def delete(self, key: Hashable) -> bool:
         rkey = self.rkey(key)
@@ -331,10 +349,21 @@ class TieredStore:
     ) -> None:
         rkey = self.rkey(key)
         stored = await self.l2.aset_raw(rkey, value, ttl, tags)  # type: ignore[union-attr]
-        if stored and self.tiered.live:
-            self.l1.set(rkey, value, self._l1_ttl(ttl))
-        else:
-            self.l1.delete(rkey)
+        self._after_set(rkey, value, ttl, stored)
+        await self.tiered.apublish(_KEYS, [rkey])
+
+    async def _aflight_set(
+        self,
+        key: Hashable,
+        value: Any,
+        ttl: float | None,
+        token: str,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        rkey = self.rkey(key)
+        stored = await self.l2.aflight_set_raw(rkey, value, ttl, token, tags)  # type: ignore[union-attr]
+        self._after_set(rkey, value, ttl, stored)
         await self.tiered.apublish(_KEYS, [rkey])
 
     async def _adelete(self, key: Hashable) -> bool:
