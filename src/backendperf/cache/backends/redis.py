@@ -41,8 +41,7 @@ from backendperf.exceptions import ConfigurationError, MissingDependencyError
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable
 
-    import redis
-    import redis.asyncio
+    from typing_extensions import Self
 
 __all__ = ["AsyncRedisBackend", "RedisBackend", "RedisStats"]
 
@@ -181,14 +180,14 @@ class _Common:
         self,
         client: Any,
         *,
-        namespace: str,
-        version: int | str,
-        codec: Codec | None,
-        on_error: OnError,
-        cooldown: float,
-        warn_interval: float,
-        lock_ttl: float,
-        lock_wait: float | None,
+        namespace: str = "backendperf",
+        version: int | str = 1,
+        codec: Codec | None = None,
+        on_error: OnError = "ignore",
+        cooldown: float = 5.0,
+        warn_interval: float = 60.0,
+        lock_ttl: float = 10.0,
+        lock_wait: float | None = None,
         lock: bool = True,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}*?[]\\ ") or len(namespace) > 64:
@@ -215,6 +214,37 @@ class _Common:
         self.cluster = "Cluster" in type(client).__name__
         self._errors: tuple[type[BaseException], ...] = (r.RedisError,)
         self._trips: tuple[type[BaseException], ...] = (r.ConnectionError, r.TimeoutError)
+        # register_script works alike on sync and async clients (scripts load on first use)
+        self._unlock = client.register_script(_UNLOCK)
+        self._set_tagged = client.register_script(_SET_TAGGED)
+        self._invalidate = client.register_script(_INVALIDATE_TAGS)
+
+    @classmethod
+    def _client_class(cls, *, cluster: bool) -> Any:
+        r = _redis()
+        return r.RedisCluster if cluster else r.Redis
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        cluster: bool = False,
+        socket_timeout: float = DEFAULT_TIMEOUT,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT,
+        client_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Self:
+        """A backend for ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs, with short
+        timeouts; ``cluster=True`` connects a ``RedisCluster`` through one of its nodes.
+        ``options`` are the backend's own (``namespace=``, ``version=``, ...)."""
+        client = cls._client_class(cluster=cluster).from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            **(client_options or {}),
+        )
+        return cls(client, **options)
 
     def tag_key(self, tag: str) -> str:
         return f"{self.prefix}tag:{tag}"
@@ -250,6 +280,8 @@ class _ViewBase:
         self.stats = RedisStats()
         self.codec = common.codec
         self.breaker = common.breaker
+        self.client = common.client
+        self._errors = common._errors
         self.locking = common.locking
         """Whether the decorator uses the cross-process lock (``lock=`` of the backend)."""
 
@@ -305,66 +337,13 @@ class RedisBackend(_Common):
         warn_interval: at most one warning per this many seconds.
         lock_ttl: lifetime of the cross-process single-flight lock (longer than the function).
         lock_wait: how long other processes wait for the lock holder (default ``lock_ttl``).
-        lock: take that lock on a miss (two extra round trips per miss); ``False`` leaves
+        lock: take that lock on a miss (one extra round trip per miss); ``False`` leaves
             single flight to each process.
 
     >>> backend = RedisBackend.from_url("redis://127.0.0.1:6379/0", namespace="doc")
     >>> @cached(ttl=60, backend=backend)   # doctest: +SKIP
     ... def get_user(user_id: int) -> dict: ...
     """
-
-    def __init__(
-        self,
-        client: redis.Redis | Any,
-        *,
-        namespace: str = "backendperf",
-        version: int | str = 1,
-        codec: Codec | None = None,
-        on_error: OnError = "ignore",
-        cooldown: float = 5.0,
-        warn_interval: float = 60.0,
-        lock_ttl: float = 10.0,
-        lock_wait: float | None = None,
-        lock: bool = True,
-    ) -> None:
-        super().__init__(
-            client,
-            namespace=namespace,
-            version=version,
-            codec=codec,
-            on_error=on_error,
-            cooldown=cooldown,
-            warn_interval=warn_interval,
-            lock_ttl=lock_ttl,
-            lock_wait=lock_wait,
-            lock=lock,
-        )
-        self._unlock = client.register_script(_UNLOCK)
-        self._set_tagged = client.register_script(_SET_TAGGED)
-        self._invalidate = client.register_script(_INVALIDATE_TAGS)
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        cluster: bool = False,
-        socket_timeout: float = DEFAULT_TIMEOUT,
-        socket_connect_timeout: float = DEFAULT_TIMEOUT,
-        client_options: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> RedisBackend:
-        """A backend for ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs, with short
-        timeouts; ``cluster=True`` connects a ``RedisCluster`` through one of its nodes."""
-        r = _redis()
-        factory = r.RedisCluster if cluster else r.Redis
-        client = factory.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            **(client_options or {}),
-        )
-        return cls(client, **options)
 
     def bind(self, name: str) -> RedisStore:
         """The store of one function (``@cached`` calls this once per function)."""
@@ -422,11 +401,6 @@ class RedisStore(_ViewBase):
     """One function's entries in a :class:`RedisBackend` (what ``bind`` returns)."""
 
     common: RedisBackend
-
-    def __init__(self, backend: RedisBackend, name: str) -> None:
-        super().__init__(backend, name)
-        self.client = backend.client
-        self._errors = backend._errors
 
     def get(self, key: Hashable) -> Any:
         return self.get_raw(self.rkey(key))
@@ -609,59 +583,12 @@ class AsyncRedisBackend(_Common):
     Takes the same options as :class:`RedisBackend`.
     """
 
-    def __init__(
-        self,
-        client: redis.asyncio.Redis | Any,
-        *,
-        namespace: str = "backendperf",
-        version: int | str = 1,
-        codec: Codec | None = None,
-        on_error: OnError = "ignore",
-        cooldown: float = 5.0,
-        warn_interval: float = 60.0,
-        lock_ttl: float = 10.0,
-        lock_wait: float | None = None,
-        lock: bool = True,
-    ) -> None:
-        super().__init__(
-            client,
-            namespace=namespace,
-            version=version,
-            codec=codec,
-            on_error=on_error,
-            cooldown=cooldown,
-            warn_interval=warn_interval,
-            lock_ttl=lock_ttl,
-            lock_wait=lock_wait,
-            lock=lock,
-        )
-        self._unlock = client.register_script(_UNLOCK)
-        self._set_tagged = client.register_script(_SET_TAGGED)
-        self._invalidate = client.register_script(_INVALIDATE_TAGS)
-
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        cluster: bool = False,
-        socket_timeout: float = DEFAULT_TIMEOUT,
-        socket_connect_timeout: float = DEFAULT_TIMEOUT,
-        client_options: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> AsyncRedisBackend:
-        """Like :meth:`RedisBackend.from_url`, with a ``redis.asyncio`` client."""
+    def _client_class(cls, *, cluster: bool) -> Any:
         _redis()
         import redis.asyncio as aredis
 
-        factory = aredis.RedisCluster if cluster else aredis.Redis
-        client = factory.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            **(client_options or {}),
-        )
-        return cls(client, **options)
+        return aredis.RedisCluster if cluster else aredis.Redis
 
     def bind(self, name: str) -> AsyncRedisStore:
         return AsyncRedisStore(self, name)
@@ -707,11 +634,6 @@ class AsyncRedisStore(_ViewBase):
     """One function's entries in an :class:`AsyncRedisBackend`."""
 
     common: AsyncRedisBackend
-
-    def __init__(self, backend: AsyncRedisBackend, name: str) -> None:
-        super().__init__(backend, name)
-        self.client = backend.client
-        self._errors = backend._errors
 
     async def aget(self, key: Hashable) -> Any:
         return await self.aget_raw(self.rkey(key))
