@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from backendperf.cache import AsyncRedisBackend, RedisBackend, cached
+from backendperf.cache import MISSING, AsyncRedisBackend, RedisBackend, cached
 from backendperf.exceptions import ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
@@ -441,3 +441,45 @@ def test_a_flushed_script_cache_does_not_leave_locks(
     assert admin.exists(store.rkey(2))
     admin.close()
     b.close()
+
+
+def test_async_stale_values_are_refreshed_in_the_background(redis_url: str, namespace: str) -> None:
+    """Async + Redis: after ttl a stale value is served and a task stores the new one."""
+    now = [1_000_000.0]
+    version = [1]
+
+    async def main() -> None:
+        b = AsyncRedisBackend.from_url(redis_url, namespace=namespace)
+
+        @cached(ttl=10, stale_ttl=60, backend=b, timer=lambda: now[0])
+        async def config() -> int:
+            return version[0]
+
+        assert await config() == 1
+        version[0] = 2
+        now[0] += 11
+        assert await config() == 1  # stale, refresh scheduled
+        deadline = time.monotonic() + 5
+        while await config() != 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert config.cache_info().stale_hits >= 1
+        await b.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_value_stored_between_read_and_lock_is_used(
+    backend: RedisBackend, client: redis.Redis
+) -> None:
+    """The lock is taken with a re-read: a value another process stored after our miss is
+    returned (and the lock given back) instead of being computed a second time."""
+    store = backend.bind("app.late")
+    client.set(store.rkey(1), backend.codec.dumps({"v": 5}))
+    assert store.flight_lock(1) == (None, {"v": 5})
+    assert not client.exists(store.lock_key(store.rkey(1)))
+    token, found = store.flight_lock(2)
+    assert token
+    assert found is MISSING
+    store.flight_unlock(2, token)
+    assert not client.exists(store.lock_key(store.rkey(2)))

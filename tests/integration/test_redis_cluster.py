@@ -94,10 +94,11 @@ def test_cluster_caches_clears_tags_and_locks(cluster_url: str) -> None:
     load(0), load(1)
     assert len(runs) == 31
     store = backend.bind(f"{__name__}.{load.__qualname__}")
-    token = store.flight_lock(5)
-    assert token and store.flight_lock(5) is None
+    token, _ = store.flight_lock(5, read=False)
+    assert token
+    assert store.flight_lock(5) == (None, {"uid": 5})  # held, and the value is there
     store.flight_unlock(5, token)
-    assert store.flight_lock(5)
+    assert store.flight_lock(5, read=False)[0]
     load.cache_clear()
     remaining = [k for k in client.scan_iter(match="clustered:v1:*") if b":tag:" not in k]
     assert remaining == [] or all(b"lock" in k for k in remaining)

@@ -880,12 +880,12 @@ class _BackendCore(_Keys):
         token = ""
         if self.locking:
             backend = self.backend
-            token = backend.flight_lock(key)
-            if token is None:  # another process computes: wait for its value
-                value, _ = self._read(backend.flight_wait(key))
+            token, found = backend.flight_lock(key)
+            if token is None:  # stored since our read, or another process computes it
+                value, _ = self._read(found if found is not MISSING else backend.flight_wait(key))
                 if value is not MISSING:
                     return value
-                token = backend.flight_lock(key) or ""  # it gave up or died: our turn
+                token = backend.flight_lock(key)[0] or ""  # it gave up or died: our turn
         try:
             value = self.call(*args, **kwargs)
         except BaseException:
@@ -915,9 +915,9 @@ class _BackendCore(_Keys):
         self, key: Hashable, flight: _Flight, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         try:
-            token = self.backend.flight_lock(key) if self.locking else ""
+            token = self.backend.flight_lock(key, read=False)[0] if self.locking else ""
             if token is None:
-                return  # another process refreshes it
+                return  # another process refreshes it (or just did)
             try:
                 value = self.call(*args, **kwargs)
             except BaseException:
@@ -948,23 +948,34 @@ class _BackendCore(_Keys):
         return await flight.join()
 
     async def _acompute(
-        self, key: Hashable, flight: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        key: Hashable,
+        flight: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        refresh: bool = False,
     ) -> Any:
         try:
-            return await self._alead(key, args, kwargs)
+            return await self._alead(key, args, kwargs, refresh)
         finally:
             self._end(key, flight)
 
-    async def _alead(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _alead(
+        self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any], refresh: bool
+    ) -> Any:
         token = ""
         backend = self.backend
         if self.locking:
-            token = await backend.aflight_lock(key)
+            token, found = await backend.aflight_lock(key, read=not refresh)
+            if token is None and refresh:
+                return MISSING  # another process refreshes the stale entry
             if token is None:
-                value, _ = self._read(await backend.aflight_wait(key))
+                value, _ = self._read(
+                    found if found is not MISSING else await backend.aflight_wait(key)
+                )
                 if value is not MISSING:
                     return value
-                token = await backend.aflight_lock(key) or ""
+                token = (await backend.aflight_lock(key))[0] or ""
         try:
             value = await self.call(*args, **kwargs)
         except BaseException:
@@ -983,7 +994,9 @@ class _BackendCore(_Keys):
             if key in self.inflight:
                 return value
             flight = self.inflight[key] = _AsyncFlight(loop)
-        task = flight.task = loop.create_task(self._acompute(key, flight, args, kwargs))
+        task = flight.task = loop.create_task(
+            self._acompute(key, flight, args, kwargs, refresh=True)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._refresh_done)
         return value

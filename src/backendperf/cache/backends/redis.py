@@ -293,13 +293,14 @@ class _ViewBase:
     def lock_key(rkey: str) -> str:
         return "{" + rkey + "}:lock"  # a hash tag: the same cluster slot as the entry
 
-    def decode(self, data: bytes | None) -> Any:
+    def decode(self, data: bytes | None, *, count: bool = True) -> Any:
+        """The value, or MISSING (``count``: an undecodable value counts as an error)."""
         if data is None:
             return MISSING
         try:
             return self.codec.loads(data)
         except DecodeError as exc:
-            self.stats.errors += 1
+            self.stats.errors += count
             logger.debug("undecodable cache value for %s: %s", self.name, exc)
             return MISSING
 
@@ -524,20 +525,34 @@ class RedisStore(_ViewBase):
 
     # -- cross-process single flight -------------------------------------------------------
 
-    def flight_lock(self, key: Hashable) -> str | None:
-        """Take the computation lock: a token, ``None`` if another process holds it, or ``""``
-        when Redis cannot be asked (compute without a lock)."""
+    def flight_lock(self, key: Hashable, *, read: bool = True) -> tuple[str | None, Any]:
+        """Take the computation lock and (``read=True``) read the entry, in one round trip.
+
+        Returns ``(token, MISSING)`` when this process should compute, ``(None, MISSING)``
+        when another process holds the lock, ``("", MISSING)`` when Redis cannot be asked
+        (compute without a lock), and ``(None, value)`` when the value arrived since the
+        caller's read missed (a lock taken meanwhile is released). A refresh of a stale
+        entry passes ``read=False``: the entry is there, and the lock is what it wants.
+        """
         if self.bypass():
-            return ""
+            return "", MISSING
+        rkey = self.rkey(key)
         token = secrets.token_hex(8)
         try:
-            ok = self.client.set(
-                self.lock_key(self.rkey(key)), token, nx=True, px=_ms(self.common.lock_ttl)
-            )
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(self.lock_key(rkey), token, nx=True, px=_ms(self.common.lock_ttl))
+                if read:
+                    pipe.get(rkey)
+                ok, *data = pipe.execute()
         except self._errors as exc:
             self.fail(exc)
-            return ""
-        return token if ok else None
+            return "", MISSING
+        value = self.decode(data[0], count=False) if data else MISSING  # counted by get
+        if value is MISSING:
+            return (token if ok else None), MISSING
+        if ok:
+            self._unlock_raw(rkey, token)
+        return None, value
 
     def flight_unlock(self, key: Hashable, token: str) -> None:
         self._unlock_raw(self.rkey(key), token)
@@ -703,18 +718,27 @@ class AsyncRedisStore(_ViewBase):
         except self._errors as exc:
             self.fail(exc)
 
-    async def aflight_lock(self, key: Hashable) -> str | None:
+    async def aflight_lock(self, key: Hashable, *, read: bool = True) -> tuple[str | None, Any]:
+        """Async :meth:`RedisStore.flight_lock`."""
         if self.bypass():
-            return ""
+            return "", MISSING
+        rkey = self.rkey(key)
         token = secrets.token_hex(8)
         try:
-            ok = await self.client.set(
-                self.lock_key(self.rkey(key)), token, nx=True, px=_ms(self.common.lock_ttl)
-            )
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(self.lock_key(rkey), token, nx=True, px=_ms(self.common.lock_ttl))
+                if read:
+                    pipe.get(rkey)
+                ok, *data = await pipe.execute()
         except self._errors as exc:
             self.fail(exc)
-            return ""
-        return token if ok else None
+            return "", MISSING
+        value = self.decode(data[0], count=False) if data else MISSING  # counted by get
+        if value is MISSING:
+            return (token if ok else None), MISSING
+        if ok:
+            await self._aunlock_raw(rkey, token)
+        return None, value
 
     async def aflight_unlock(self, key: Hashable, token: str) -> None:
         await self._aunlock_raw(self.rkey(key), token)
