@@ -3,12 +3,10 @@ the master is stopped mid-run and the cache follows the failover."""
 
 from __future__ import annotations
 
-import pathlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -16,6 +14,10 @@ from redis.sentinel import Sentinel
 
 from backendperf.cache import RedisBackend, cached
 from tests.conftest import OwnRedis, _free_port, _reachable, unavailable
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Iterator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
