@@ -49,6 +49,53 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest(args: argparse.Namespace) -> int:
+    """Read query logs and print the statements that cost the most."""
+    from backendperf.exceptions import LogFormatError
+    from backendperf.workload import Workload
+    from backendperf.workload import digest as report
+    from backendperf.workload.readers import ReadStats, read_pgss_live
+
+    try:
+        if args.db:
+            workload = Workload()
+            workload.read_stats = ReadStats()
+            workload.sources.append("pg_stat_statements")
+            workload.extend(read_pgss_live(args.db, stats=workload.read_stats))
+            if args.logs:
+                workload.merge(_from_logs(args))
+        else:
+            workload = _from_logs(args)
+    except LogFormatError as exc:
+        print(f"backendperf digest: {exc}", file=sys.stderr)
+        return 2
+    data = report.build(workload, top=args.top, by=args.sort)
+    if args.output == "json":
+        text = report.render_json(data)
+    elif args.output == "html":
+        text = report.render_html(data)
+    else:
+        text = report.render_text(data, width=args.width)
+    if args.out and args.out != "-":
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _from_logs(args: argparse.Namespace) -> object:
+    from backendperf.workload import Workload
+
+    if not args.logs:
+        from backendperf.exceptions import LogFormatError
+
+        raise LogFormatError("give at least one LOG file (or - for stdin), or --db URL")
+    return Workload.from_logs(
+        args.logs, format=args.format, errors=args.errors, log_line_prefix=args.log_line_prefix
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backendperf",
@@ -63,6 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--delay-ms", type=float, default=2.0, help="simulated query time per miss (default 2)"
     )
     demo.set_defaults(handler=_demo)
+
+    from backendperf.workload.digest import SORT_KEYS
+
+    formats = ["auto", "pg-stderr", "pg-csv", "pg-json", "mysql-slow", "mysql-general", "pgss",
+               "sql", "jsonl"]
+    digest = sub.add_parser(
+        "digest",
+        help="rank the statements of query logs by the time they cost",
+        description="Read PostgreSQL (stderr, csvlog, jsonlog), MySQL/MariaDB (slow, general), "
+        "pg_stat_statements exports, .sql files or backendperf JSONL; gzip/bz2/xz are read "
+        "directly; '-' is stdin. Several files (rotated logs) are merged.",
+    )
+    digest.add_argument("logs", nargs="*", metavar="LOG", help="log files ('-' for stdin)")
+    digest.add_argument("--format", default="auto", choices=formats, help="default: detect")
+    digest.add_argument(
+        "--log-line-prefix",
+        "--prefix",
+        dest="log_line_prefix",
+        help="PostgreSQL log_line_prefix of a stderr log (default: '%%m [%%p] %%q%%u@%%d ')",
+    )
+    digest.add_argument("--top", type=int, default=20, help="statements to show (default 20)")
+    digest.add_argument("--sort", default="total", choices=SORT_KEYS, help="default: total")
+    digest.add_argument("--output", default="text", choices=("text", "json", "html"))
+    digest.add_argument("-o", "--out", help="write the report here instead of stdout")
+    digest.add_argument(
+        "--errors",
+        default="warn",
+        choices=("ignore", "warn", "raise"),
+        help="malformed lines: skip silently, skip and warn (default), or stop",
+    )
+    digest.add_argument("--db", help="also read pg_stat_statements from this PostgreSQL URL")
+    digest.add_argument("--width", type=int, default=120, help="text report width")
+    digest.set_defaults(handler=_digest)
     return parser
 
 

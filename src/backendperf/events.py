@@ -1,0 +1,74 @@
+"""``QueryEvent``: the one record type of backendperf.
+
+Every log reader yields them, the SQLAlchemy middleware will produce them, the JSONL file holds
+them one per line, and :class:`~backendperf.workload.Workload` aggregates them.
+
+>>> event = QueryEvent(statement="SELECT 1", duration_ms=0.5, dialect="postgresql")
+>>> QueryEvent.from_json(event.to_json()) == event
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = ["QueryEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvent:
+    """One executed statement (or, from ``pg_stat_statements``, ``calls`` executions of one)."""
+
+    statement: str
+    """The SQL as logged (with ``$1``-style placeholders when the server logged them)."""
+    duration_ms: float | None = None
+    """Execution time; for ``calls > 1``, the total of all calls. ``None`` when not logged."""
+    ts: dt.datetime | None = None
+    """When the statement was logged (timezone-aware when the log says the zone)."""
+    fingerprint: str | None = None
+    """The statement's fingerprint id, when the producer computed it."""
+    params: tuple[Any, ...] | dict[str, Any] | None = None
+    """Bound parameter values, when logged (``DETAIL: parameters:``) or captured."""
+    rowcount: int | None = None
+    """Rows returned or affected (``Rows_sent`` in a MySQL slow log)."""
+    rows_examined: int | None = None
+    dialect: str | None = None
+    """``postgresql``, ``mysql`` or ``sqlite``."""
+    database: str | None = None
+    user: str | None = None
+    caller: str | None = None
+    """``path:line:function`` of the application code that ran it (middleware only)."""
+    scope: str | None = None
+    calls: int = 1
+    source: str | None = None
+    """``file:line`` where the event was read."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Format-specific fields (MySQL ``Lock_time``, PostgreSQL ``query_id``, ...)."""
+
+    def to_json(self) -> str:
+        """One JSONL line (the documented file format)."""
+        data = asdict(self)
+        data["ts"] = self.ts.isoformat() if self.ts else None
+        if isinstance(self.params, tuple):
+            data["params"] = list(self.params)
+        if not self.extra:
+            del data["extra"]
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> QueryEvent:
+        """Parse one JSONL line; unknown keys go to ``extra``."""
+        data = json.loads(line)
+        if not isinstance(data, dict) or not isinstance(data.get("statement"), str):
+            raise ValueError("not a query event: needs an object with a 'statement' string")
+        known = {f.name for f in fields(cls)}
+        extra = dict(data.pop("extra", None) or {})
+        extra.update({k: data.pop(k) for k in list(data) if k not in known})
+        ts = data.get("ts")
+        data["ts"] = dt.datetime.fromisoformat(ts) if isinstance(ts, str) else None
+        if isinstance(data.get("params"), list):
+            data["params"] = tuple(data["params"])
+        return cls(**data, extra=extra)

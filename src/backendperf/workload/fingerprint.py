@@ -1,0 +1,228 @@
+"""Statement fingerprints: one shape for every statement that differs only in its values.
+
+The algorithm (stable: the ids appear in reports and JSONL files):
+
+1. Tokenize with one compiled regular expression (no SQL parse): comments, string literals
+   (``'..'`` with ``''`` escapes, ``E'..'`` with backslash escapes, ``$tag$..$tag$``, and in
+   the MySQL dialect ``".."`` and backslash escapes), quoted identifiers (``".."`` in
+   PostgreSQL, backticks in MySQL), placeholders (``$1``, ``%s``, ``%(name)s``, ``?``,
+   ``:name``), numbers, words, operators.
+2. Drop comments. Replace every literal and placeholder with ``?``: strings, numbers (with a
+   unary minus), ``TRUE``/``FALSE``, and ``NULL`` unless it follows ``IS`` / ``IS NOT``.
+3. Lower-case words; quoted identifiers lose their quotes but keep their case.
+4. Collapse ``IN (?, ?, ...)`` to ``in (?+)`` and runs of identical ``VALUES`` tuples to one.
+5. Join tokens with single spaces (none inside ``a.b``, ``f(``, ``x::int``, before ``,``).
+
+The id is the first 16 hex digits of BLAKE2b over the normalized text.
+
+>>> normalize("SELECT * FROM users WHERE id IN (1, 2, 3) AND name = 'x' -- hi")
+'select * from users where id in (?+) and name = ?'
+>>> fingerprint("select * from users where id = $1") == fingerprint("SELECT * FROM users WHERE id=42")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final, Literal
+
+__all__ = ["Fingerprinter", "fingerprint", "normalize"]
+
+Dialect = Literal["postgresql", "mysql", "sqlite", "generic"]
+
+_COMMON = [
+    ("ws", r"\s+"),
+    ("comment", r"--[^\n]*|/\*.*?(?:\*/|\Z)"),
+    ("dollar", r"\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$(?P=tag)\$|\Z)"),
+    ("param", r"\$\d+|%\(\w+\)s|%s|\?|(?<!:):[A-Za-z_]\w*"),
+    ("estring", r"[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"),
+    ("number", r"0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
+    ("word", r"[A-Za-z_\x80-\U0010ffff][\w$\x80-\U0010ffff]*"),
+    ("op", r"::|<>|!=|<=|>=|\|\||->>|->|#>>|#>|[^\s\w]"),
+]
+_PG = [
+    ("string", r"[BbXxNnUu]?'(?:[^']|'')*(?:'|\Z)"),
+    ("ident", r'"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)'),
+]
+_MYSQL = [
+    ("hashcomment", r"#[^\n]*"),
+    ("string", r"[BbXxNn]?'(?:[^'\\]|\\.|'')*(?:'|\Z)|\"(?:[^\"\\]|\\.|\"\")*(?:\"|\Z)"),
+    ("ident", r"`(?:[^`]|``)*(?:`|\Z)"),
+]
+
+
+def _compile(parts: list[tuple[str, str]]) -> re.Pattern[str]:
+    # Order matters: comments before operators, quoted forms before words.
+    head = [p for p in _COMMON if p[0] in ("ws", "comment", "dollar")]
+    tail = [p for p in _COMMON if p[0] not in ("ws", "comment", "dollar")]
+    return re.compile(
+        "|".join(f"(?P<{name}>{rx})" for name, rx in [*head, *parts, *tail]), re.DOTALL
+    )
+
+
+_TOKENS: Final = {"pg": _compile(_PG), "mysql": _compile(_MYSQL)}
+_UNARY_BEFORE: Final = frozenset(
+    {"(", ",", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "%", "||", "::"}
+) | {"and", "or", "not", "select", "where", "when", "then", "else", "return", "values", "by",
+     "between", "in", "set", "like", "limit", "offset", "case", "is", "on", "having"}
+_NO_SPACE_BEFORE: Final = frozenset({",", ")", ".", "::", "[", "]", ";"})
+_NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
+_LITERAL_WORDS: Final = frozenset({"true", "false"})
+
+
+def _tokens(sql: str, dialect: str) -> list[str]:
+    regex = _TOKENS["mysql" if dialect == "mysql" else "pg"]
+    out: list[str] = []
+    append = out.append
+    for m in regex.finditer(sql):
+        kind = m.lastgroup
+        if kind in ("ws", "comment", "hashcomment"):
+            continue
+        text = m.group()
+        if kind == "word":
+            low = text.lower()
+            if low in _LITERAL_WORDS:
+                append("?")
+            elif low == "null":
+                prev = out[-1] if out else ""
+                is_test = prev == "is" or (prev == "not" and len(out) > 1 and out[-2] == "is")
+                append("null" if is_test else "?")
+            else:
+                append(low)
+        elif kind == "number":
+            if out and out[-1] in ("-", "+") and (len(out) == 1 or out[-2] in _UNARY_BEFORE):
+                out[-1] = "?"  # a signed literal
+            else:
+                append("?")
+        elif kind == "ident":
+            append(text[1:-1] if len(text) > 1 and text[-1] == text[0] else text[1:])
+        elif kind == "op":
+            append(text)
+        else:  # string, estring, dollar, param
+            append("?")
+    return out
+
+
+def _collapse(tokens: list[str]) -> list[str]:
+    """``in (?, ?, ?)`` -> ``in (?+)``; identical consecutive VALUES tuples -> one."""
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok == "(" and out and out[-1] == "in":
+            if tokens[i + 1 : i + 4] == ["?", "+", ")"]:  # already collapsed: idempotent
+                out += ["(", "?+", ")"]
+                i += 4
+                continue
+            j = i + 1
+            while j + 1 < n and tokens[j] == "?" and tokens[j + 1] == ",":
+                j += 2
+            if j + 1 < n and tokens[j] == "?" and tokens[j + 1] == ")":
+                out += ["(", "?+", ")"]
+                i = j + 2
+                continue
+        if tok == "(" and out and out[-1] in ("values", "value"):
+            end = _matching(tokens, i)
+            if end is not None:
+                group = tokens[i : end + 1]
+                out += group
+                i = end + 1
+                while i + len(group) < n + 1 and tokens[i : i + 1] == [","]:
+                    nxt = _matching(tokens, i + 1) if tokens[i + 1 : i + 2] == ["("] else None
+                    if nxt is None or tokens[i + 1 : nxt + 1] != group:
+                        break
+                    i = nxt + 1
+                continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _matching(tokens: list[str], start: int) -> int | None:
+    depth = 0
+    for k in range(start, len(tokens)):
+        if tokens[k] == "(":
+            depth += 1
+        elif tokens[k] == ")":
+            depth -= 1
+            if depth == 0:
+                return k
+    return None
+
+
+_SPACED_PAREN: Final = frozenset(
+    {"in", "values", "value", "as", "and", "or", "not", "exists", "from", "join", "on", "using",
+     "where", "select", "when", "then", "else", "over", "with", "into", "by", "set", "between",
+     "returning", "lateral", "union", "except", "intersect", "all", "distinct", "case", "is"}
+)
+
+
+def _join(tokens: list[str]) -> str:
+    """Tokens joined canonically: ``f(x)``, ``t(a, b)`` but ``in (?+)``, ``values (?)``."""
+    parts: list[str] = []
+    prev = ""
+    for tok in tokens:
+        if parts and tok not in _NO_SPACE_BEFORE and prev not in _NO_SPACE_AFTER:
+            call = tok == "(" and prev not in _SPACED_PAREN and (prev[:1].isalnum() or prev[:1] == "_")
+            if not call:
+                parts.append(" ")
+        parts.append(tok)
+        prev = tok
+    text = "".join(parts)
+    return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def normalize(sql: str, dialect: str = "postgresql") -> str:
+    """The statement's shape: literals as ``?``, lists collapsed, case and spacing normalized.
+
+    >>> normalize('SELECT "aid" FROM "pgbench_accounts" WHERE aid BETWEEN 100 AND 200')
+    'select aid from pgbench_accounts where aid between ? and ?'
+    >>> normalize("INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')")
+    'insert into t(a, b) values (?, ?)'
+    >>> normalize("SELECT * FROM t WHERE a IS NULL AND b = NULL AND c = -5")
+    'select * from t where a is null and b = ? and c = ?'
+    """
+    return _join(_collapse(_tokens(sql, dialect)))
+
+
+def fingerprint_id(normalized: str) -> str:
+    """16 hex digits of BLAKE2b over the normalized text."""
+    return hashlib.blake2b(normalized.encode(), digest_size=8).hexdigest()
+
+
+def fingerprint(sql: str, dialect: str = "postgresql") -> str:
+    """The fingerprint id of ``sql``.
+
+    >>> fingerprint("SELECT 1") == fingerprint("select   2 -- two")
+    True
+    """
+    return fingerprint_id(normalize(sql, dialect))
+
+
+class Fingerprinter:
+    """:func:`normalize` and :func:`fingerprint` with a bounded cache per raw statement text:
+    logs repeat the same text (prepared statements, ORMs) far more often than they vary.
+
+    >>> fp = Fingerprinter()
+    >>> fp("SELECT 1")[0] == fp("SELECT 1")[0]
+    True
+    """
+
+    def __init__(self, dialect: str = "postgresql", *, maxsize: int = 100_000) -> None:
+        self.dialect = dialect
+        self.maxsize = maxsize
+        self._memo: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, sql: str) -> tuple[str, str]:
+        """``(fingerprint id, normalized text)``."""
+        memo = self._memo
+        hit = memo.get(sql)
+        if hit is not None:
+            return hit
+        text = normalize(sql, self.dialect)
+        result = (fingerprint_id(text), text)
+        if len(memo) >= self.maxsize:
+            memo.clear()
+        memo[sql] = result
+        return result

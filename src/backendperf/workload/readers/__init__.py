@@ -1,0 +1,135 @@
+"""Query-log readers: every format becomes a stream of :class:`~backendperf.events.QueryEvent`.
+
+>>> sorted(FORMATS)  # doctest: +NORMALIZE_WHITESPACE
+['jsonl', 'mysql-general', 'mysql-slow', 'pg-csv', 'pg-json', 'pg-stderr', 'pgss', 'sql']
+
+:func:`read` opens a file (or ``-`` for stdin; gzip, bzip2 and xz are decompressed), detects
+the format unless told, and yields events; :class:`ReadStats` counts what was skipped and why.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+from backendperf.exceptions import LogFormatError
+from backendperf.workload.readers.base import ErrorLevel, ReadStats, open_binary
+from backendperf.workload.readers.mysql import read_general, read_slow
+from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
+from backendperf.workload.readers.postgres import (
+    SEVERITIES,
+    prefix_regex,
+    read_csvlog,
+    read_jsonlog,
+    read_stderr,
+)
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterator
+
+    from backendperf.events import QueryEvent
+
+__all__ = [
+    "FORMATS",
+    "ErrorLevel",
+    "ReadStats",
+    "detect",
+    "read",
+    "read_pgss_live",
+]
+
+FORMATS: Final[dict[str, Callable[..., Iterator[QueryEvent]]]] = {
+    "pg-stderr": read_stderr,
+    "pg-csv": read_csvlog,
+    "pg-json": read_jsonlog,
+    "mysql-slow": read_slow,
+    "mysql-general": read_general,
+    "pgss": read_pgss,
+    "sql": read_sql,
+    "jsonl": read_jsonl,
+}
+
+_SNIFF: Final = 64 * 1024
+_PG_LINE: Final = re.compile(rf"(?m)^\S.*?\b(?:{SEVERITIES}):  ")
+_PG_CSV: Final = re.compile(
+    rf'(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+,.*?,(?:{SEVERITIES}),[0-9A-Z]{{5}},'
+)
+_GENERAL: Final = re.compile(r"(?m)^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ (?:Query|Connect|Quit|Prepare|Execute|Init DB)\t")
+
+
+def detect(head: str, name: str = "") -> str:
+    """The format of a log from its first bytes (and its file name, for ``.sql``).
+
+    >>> detect("# Time: 261128  7:01:47\\n# User@Host: root[root] @ localhost []\\n")
+    'mysql-slow'
+    >>> detect('{"ts": null, "statement": "SELECT 1", "duration_ms": 1.0}\\n')
+    'jsonl'
+    """
+    stripped = head.lstrip()
+    first = stripped.split("\n", 1)[0]
+    if stripped.startswith("{"):
+        if '"error_severity"' in first or '"message"' in first and '"statement"' not in first:
+            return "pg-json"
+        if '"calls"' in first and '"query"' in first:
+            return "pgss"
+        return "jsonl"
+    if stripped.startswith("[") and '"calls"' in head and '"query"' in head:
+        return "pgss"
+    if re.search(r"(?m)^# (?:Time|User@Host|Query_time):", head):
+        return "mysql-slow"
+    if _GENERAL.search(head):
+        return "mysql-general"
+    if _PG_CSV.search(head):
+        return "pg-csv"
+    header = first.lower().replace('"', "")
+    if "query" in header.split(",") and "calls" in header.split(","):
+        return "pgss"
+    if _PG_LINE.search(head):
+        return "pg-stderr"
+    if name.endswith((".sql", ".sql.gz")) or re.match(
+        r"(?is)\s*(?:--[^\n]*\n\s*)*(?:select|insert|update|delete|with|create|begin)\b", head
+    ):
+        return "sql"
+    raise LogFormatError(
+        f"cannot tell the format of {name or 'the input'}: pass --format "
+        f"({', '.join(sorted(FORMATS))})"
+    )
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",  # noqa: A002 - the CLI's --format
+    errors: ErrorLevel | str = ErrorLevel.WARN,
+    stats: ReadStats | None = None,
+    log_line_prefix: str | None = None,
+) -> Iterator[QueryEvent]:
+    """Events from one log file (``-``: stdin). Raises :class:`LogFormatError` for a file that
+    cannot be opened or an unknown format; bad lines are counted in ``stats`` and skipped."""
+    level = ErrorLevel(errors)
+    stats = stats if stats is not None else ReadStats()
+    name = str(path)
+    buffered = io.BufferedReader(open_binary(path), buffer_size=_SNIFF)  # type: ignore[arg-type]
+    stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="")
+    try:
+        if format == "auto":
+            head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
+            format = detect(head, name)  # noqa: A001
+        reader = FORMATS.get(format)
+        if reader is None:
+            raise LogFormatError(
+                f"unknown format {format!r}: choose auto or one of {', '.join(sorted(FORMATS))}"
+            )
+        kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
+        if format == "pg-stderr":
+            if log_line_prefix is not None:
+                prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
+            kwargs["prefix"] = log_line_prefix
+        for event in reader(stream, **kwargs):
+            stats.events += 1
+            yield event
+    finally:
+        stream.close()
+

@@ -1,0 +1,95 @@
+"""What every reader shares: opening inputs, the error level, and the skip counters."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import logging
+import lzma
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import IO, TYPE_CHECKING
+
+from backendperf.exceptions import LogFormatError
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = ["ErrorLevel", "ReadStats", "open_binary", "open_text"]
+
+logger = logging.getLogger("backendperf")
+
+
+class ErrorLevel(str, Enum):
+    """What a reader does with a line it cannot understand (like sqlglot's ``ErrorLevel``)."""
+
+    IGNORE = "ignore"
+    """Count it and go on, silently."""
+    WARN = "warn"
+    """Count it, go on, and log the first few (the default)."""
+    RAISE = "raise"
+    """Stop with :class:`~backendperf.exceptions.LogFormatError` naming the file and line."""
+
+
+@dataclass
+class ReadStats:
+    """Counters of one read: what was read, what became events, what was skipped and why."""
+
+    lines: int = 0
+    events: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Reason -> count, for lines (or records) that did not become events."""
+    malformed: int = 0
+    """Lines that could not be parsed at all (also counted in ``skipped``)."""
+    examples: list[str] = field(default_factory=list)
+    """``file:line: problem`` for the first few malformed lines."""
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+
+    def bad(self, level: ErrorLevel, where: str, problem: str) -> None:
+        """Record a malformed line, or raise at :attr:`ErrorLevel.RAISE`."""
+        if level is ErrorLevel.RAISE:
+            raise LogFormatError(f"{where}: {problem}")
+        self.malformed += 1
+        self.skipped["malformed"] += 1
+        if len(self.examples) < 5:
+            self.examples.append(f"{where}: {problem}")
+            if level is ErrorLevel.WARN:
+                logger.warning("skipping %s: %s", where, problem)
+
+    def merge(self, other: ReadStats) -> None:
+        self.lines += other.lines
+        self.events += other.events
+        self.skipped.update(other.skipped)
+        self.malformed += other.malformed
+        self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
+
+
+_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file (``-``: standard input), decompressing gzip, bzip2 and xz by their magic
+    bytes; raise :class:`LogFormatError` for a file that cannot be opened."""
+    name = str(path)
+    if name == "-":
+        return io.BufferedReader(sys.stdin.buffer)  # type: ignore[arg-type]
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    except OSError as exc:
+        raise LogFormatError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            raw.close()
+            return opener(path, "rb")  # type: ignore[no-any-return, operator]
+    return raw
+
+
+def open_text(path: str | os.PathLike[str]) -> IO[str]:
+    """:func:`open_binary` decoded as UTF-8; bytes that are not UTF-8 survive as ``\\xNN``."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="backslashreplace", newline="")

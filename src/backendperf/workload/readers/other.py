@@ -1,0 +1,158 @@
+"""Plain SQL files, our own JSONL, and pg_stat_statements (an export or a live database)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from backendperf.events import QueryEvent
+from backendperf.exceptions import LogFormatError, MissingDependencyError
+from backendperf.workload.readers.base import ErrorLevel, ReadStats
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["read_jsonl", "read_pgss", "read_pgss_live", "read_sql", "split_sql"]
+
+_SPLIT: Final = re.compile(
+    r"""--[^\n]*|/\*.*?(?:\*/|\Z)|'(?:[^']|'')*(?:'|\Z)|"(?:[^"]|"")*(?:"|\Z)"""
+    r"""|\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$(?P=tag)\$|\Z)|(?P<semi>;)""",
+    re.DOTALL,
+)
+
+
+def split_sql(text: str) -> Iterator[tuple[int, str]]:
+    """``(line, statement)`` for each statement of a script; semicolons inside quotes, dollar
+    quotes and comments do not split.
+
+    >>> [s for _, s in split_sql("SELECT ';'; -- a;b\\nDO $$ BEGIN; END $$;")]
+    ["SELECT ';'", '-- a;b\\nDO $$ BEGIN; END $$']
+    """
+    start = 0
+    for m in _SPLIT.finditer(text):
+        if m["semi"] is None:
+            continue
+        chunk = text[start : m.start()]
+        if chunk.strip():
+            yield text.count("\n", 0, start + len(chunk) - len(chunk.lstrip())) + 1, chunk.strip()
+        start = m.end()
+    tail = text[start:]
+    if tail.strip():
+        yield text.count("\n", 0, start + len(tail) - len(tail.lstrip())) + 1, tail.strip()
+
+
+def read_sql(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    dialect: str | None = None,
+) -> Iterator[QueryEvent]:
+    """One event per statement of a ``.sql`` file (no durations)."""
+    text = stream.read()
+    stats.lines += text.count("\n") + (not text.endswith("\n") and bool(text))
+    for line, statement in split_sql(text):
+        if not re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL).strip():
+            stats.skip("comment-only statement")
+            continue
+        yield QueryEvent(statement=statement, dialect=dialect, source=f"{source}:{line}")
+
+
+def read_jsonl(
+    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+) -> Iterator[QueryEvent]:
+    """Our own QueryEvent JSONL (middleware and pytest plugin output)."""
+    from dataclasses import replace
+
+    for lineno, line in enumerate(stream, 1):
+        stats.lines += 1
+        if not line.strip():
+            continue
+        try:
+            event = QueryEvent.from_json(line)
+        except (ValueError, TypeError) as exc:
+            stats.bad(errors, f"{source}:{lineno}", f"not a query event: {exc}")
+            continue
+        yield replace(event, source=f"{source}:{lineno}")
+
+
+_PGSS_TIME: Final = ("total_exec_time", "total_time", "total_ms")
+
+
+def _pgss_event(rec: dict[str, Any], where: str) -> QueryEvent:
+    total = next((rec[k] for k in _PGSS_TIME if rec.get(k) not in (None, "")), None)
+    calls = int(float(rec.get("calls") or 1))
+    return QueryEvent(
+        statement=str(rec["query"]),
+        duration_ms=None if total is None else float(total),
+        calls=max(calls, 1),
+        rowcount=int(float(rec["rows"])) if rec.get("rows") not in (None, "") else None,
+        dialect="postgresql",
+        database=rec.get("datname") or rec.get("dbname") or None,
+        user=rec.get("usename") or rec.get("rolname") or None,
+        source=where,
+        extra={k: rec[k] for k in ("queryid", "mean_exec_time", "max_exec_time") if k in rec},
+    )
+
+
+def read_pgss(
+    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+) -> Iterator[QueryEvent]:
+    """An export of ``pg_stat_statements``: CSV with a header (``\\copy ... csv header``) or
+    JSON (an array of objects, or one object per line). Each row is one event of ``calls``
+    executions whose ``duration_ms`` is the total time."""
+    text = stream.read()
+    stats.lines += text.count("\n")
+    stripped = text.lstrip()
+    records: list[tuple[str, dict[str, Any]]] = []
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(stripped)
+            rows = data if isinstance(data, list) else [data]
+        except ValueError:
+            rows = []
+            for i, line in enumerate(stripped.splitlines(), 1):
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    stats.bad(errors, f"{source}:{i}", f"not JSON: {exc}")
+        records = [(f"{source}:{i}", r) for i, r in enumerate(rows, 1) if isinstance(r, dict)]
+    else:
+        reader = csv.DictReader(text.splitlines())
+        records = [(f"{source}:{reader.line_num}", dict(r)) for r in reader]
+    for where, rec in records:
+        if not rec.get("query") or "calls" not in rec:
+            stats.bad(errors, where, "a pg_stat_statements row needs 'query' and 'calls'")
+            continue
+        yield _pgss_event(rec, where)
+
+
+def read_pgss_live(url: str, *, stats: ReadStats, limit: int | None = None) -> Iterator[QueryEvent]:
+    """Rows of ``pg_stat_statements`` from a live database (PostgreSQL 13+ column names)."""
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            "psycopg", extra="postgres", feature="reading pg_stat_statements"
+        ) from exc
+    sql = (
+        "SELECT s.query, s.calls, s.total_exec_time, s.rows, s.queryid, s.mean_exec_time, "
+        "s.max_exec_time, d.datname, r.rolname FROM pg_stat_statements s "
+        "LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid "
+        "ORDER BY s.total_exec_time DESC"
+    ) + (f" LIMIT {int(limit)}" if limit else "")
+    try:
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            rows = conn.execute(sql).fetchall()
+    except psycopg.Error as exc:
+        raise LogFormatError(
+            f"cannot read pg_stat_statements at {url}: {str(exc).strip()} (is the extension "
+            f"created and in shared_preload_libraries?)"
+        ) from exc
+    for i, rec in enumerate(rows, 1):
+        stats.lines += 1
+        yield _pgss_event(rec, f"pg_stat_statements:{i}")

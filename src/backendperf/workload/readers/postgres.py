@@ -1,0 +1,370 @@
+"""PostgreSQL logs: stderr (any ``log_line_prefix``), csvlog and jsonlog.
+
+All three feed one state machine (:class:`_Messages`) with the same message fields, so
+``log_min_duration_statement`` (``duration: X ms  statement: ...``), ``log_statement=all`` with
+``log_duration`` (the statement, then a separate ``duration:`` line), the extended protocol
+(``execute <name>: ...`` with ``DETAIL:  parameters: $1 = '...'``), auto_explain plans and
+ERROR/STATEMENT pairs all come out the same way in every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from backendperf.events import QueryEvent
+from backendperf.workload.readers.base import ErrorLevel, ReadStats
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "parse_parameters",
+    "prefix_regex",
+    "read_csvlog",
+    "read_jsonlog",
+    "read_stderr",
+]
+
+DEFAULT_PREFIX: Final = "%m [%p] %q%u@%d "
+"""Debian's ``log_line_prefix``."""
+
+SEVERITIES: Final = (
+    "LOG|ERROR|DETAIL|STATEMENT|HINT|CONTEXT|WARNING|NOTICE|FATAL|PANIC|INFO|QUERY|LOCATION|"
+    "DEBUG[1-5]?"
+)
+
+_ESCAPES: Final = {
+    "m": r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z+\-0-9]+)?)",
+    "t": r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z+\-0-9]+)?)",
+    "n": r"(?P<epoch>\d+\.\d+)",
+    "p": r"(?P<pid>\d+)",
+    "u": r"(?P<user>\[unknown\]|[^@\s,\]]*)",
+    "d": r"(?P<db>\[unknown\]|[^@\s,\]]*)",
+    "a": r"(?P<app>[^\]\[]*?)",
+    "h": r"(?P<host>\S*)",
+    "r": r"(?P<hostport>\S*)",
+    "l": r"\d+",
+    "c": r"[0-9a-f.]+",
+    "v": r"[\d/]*",
+    "x": r"\d*",
+    "e": r"[0-9A-Z]{5}",
+    "i": r"[A-Za-z ]*?",
+    "s": r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z+\-0-9]+)?",
+    "b": r"[a-z ]+?",
+    "Q": r"-?\d+",
+    "%": "%",
+}
+
+
+def prefix_regex(prefix: str) -> re.Pattern[str]:
+    """Compile a ``log_line_prefix`` (pgBadger's ``--prefix``) into a line matcher.
+
+    >>> m = prefix_regex(DEFAULT_PREFIX).match(
+    ...     "2026-11-28 06:55:14.778 UTC [12511] postgres@bench LOG:  duration: 0.1 ms")
+    >>> m["pid"], m["user"], m["db"], m["severity"]
+    ('12511', 'postgres', 'bench', 'LOG')
+    """
+    out: list[str] = []
+    optional = False
+    i = 0
+    seen: set[str] = set()
+    while i < len(prefix):
+        c = prefix[i]
+        if c == "%" and i + 1 < len(prefix):
+            code = prefix[i + 1]
+            i += 2
+            if code == "q":  # the rest is printed only in session processes
+                out.append("(?:")
+                optional = True
+                continue
+            rx = _ESCAPES.get(code, r"\S*")
+            name = re.match(r"\(\?P<(\w+)>", rx)
+            if name and name[1] in seen:  # a second %u, say: match it, do not capture it
+                rx = re.sub(r"\(\?P<\w+>", "(?:", rx)
+            elif name:
+                seen.add(name[1])
+            out.append(rx)
+            continue
+        out.append(r"\s+" if c == " " else re.escape(c))
+        i += 1
+    if optional:
+        out.append(")?")
+    body = "".join(out)
+    return re.compile(rf"^{body}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL)
+
+
+_DURATION = re.compile(r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<rest>.*))?$", re.DOTALL)
+_KIND = re.compile(
+    r"(?P<kind>statement|execute|parse|bind|plan)(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$", re.DOTALL
+)
+_PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
+
+
+def parse_parameters(detail: str) -> tuple[Any, ...] | None:
+    """The values of ``DETAIL:  parameters: $1 = '5', $2 = NULL`` (strings, or None).
+
+    >>> parse_parameters("parameters: $1 = '263158', $2 = NULL, $3 = 'it''s'")
+    ('263158', None, "it's")
+    """
+    if not detail.startswith("parameters:"):
+        return None
+    values: dict[int, Any] = {}
+    for num, raw in _PARAM.findall(detail):
+        values[int(num)] = None if raw == "NULL" else raw[1:-1].replace("''", "'")
+    if not values:
+        return None
+    return tuple(values.get(i) for i in range(1, max(values) + 1))
+
+
+def parse_ts(text: str | None) -> dt.datetime | None:
+    """A PostgreSQL log timestamp (``2026-11-28 06:55:14.778 UTC``); naive for unknown zones."""
+    if not text:
+        return None
+    parts = text.split(" ")
+    stamp = " ".join(parts[:2])
+    zone = parts[2] if len(parts) > 2 else ""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if zone in ("UTC", "GMT", "Z"):
+        return when.replace(tzinfo=dt.timezone.utc)
+    if zone[:1] in "+-" and zone[1:].isdigit():
+        return when.replace(tzinfo=dt.timezone(dt.timedelta(hours=int(zone))))
+    return when
+
+
+class _Messages:
+    """Turns PostgreSQL log messages into QueryEvents (shared by the three formats)."""
+
+    def __init__(self, stats: ReadStats, source: str) -> None:
+        self.stats = stats
+        self.source = source
+        self.waiting: dict[str, tuple[QueryEvent, str]] = {}
+        """pid -> a logged statement still waiting for its ``duration:`` line."""
+
+    def _event(
+        self,
+        sql: str,
+        ms: float | None,
+        fields: dict[str, Any],
+        detail: str | None,
+        where: str,
+    ) -> QueryEvent:
+        params = parse_parameters(detail) if detail else None
+        return QueryEvent(
+            statement=sql,
+            duration_ms=ms,
+            ts=parse_ts(fields.get("ts")),
+            params=params,
+            dialect="postgresql",
+            database=_clean(fields.get("db")),
+            user=_clean(fields.get("user")),
+            source=where,
+            extra={"pid": int(fields["pid"])} if fields.get("pid") else {},
+        )
+
+    def message(
+        self,
+        fields: dict[str, Any],
+        severity: str,
+        message: str,
+        detail: str | None,
+        where: str,
+    ) -> Iterator[QueryEvent]:
+        stats = self.stats
+        pid = str(fields.get("pid") or "")
+        if severity != "LOG":
+            stats.skip("error" if severity in ("ERROR", "FATAL", "PANIC") else severity.lower())
+            return
+        m = _DURATION.match(message)
+        if m is not None:
+            ms = float(m["ms"])
+            rest = m["rest"]
+            if rest is None:  # log_duration: the statement came on its own line before
+                pending = self.waiting.pop(pid, None)
+                if pending is None:
+                    stats.skip("duration of a protocol step (parse/bind)")
+                    return
+                event, _ = pending
+                yield _with_duration(event, ms)
+                return
+            k = _KIND.match(rest)
+            if k is None:
+                stats.skip("unrecognized duration message")
+                return
+            kind = k["kind"]
+            if kind == "plan":
+                stats.skip("auto_explain plan (its statement is logged on its own)")
+                return
+            if kind in ("parse", "bind"):
+                stats.skip(f"{kind} step (the execute is counted)")
+                return
+            yield self._event(k["sql"].strip(), ms, fields, detail, where)
+            return
+        k = _KIND.match(message)
+        if k is not None and k["kind"] in ("statement", "execute"):
+            previous = self.waiting.pop(pid, None)
+            if previous is not None:  # no duration came: log_duration is off
+                yield previous[0]
+            self.waiting[pid] = (
+                self._event(k["sql"].strip(), None, fields, detail, where),
+                where,
+            )
+            return
+        stats.skip("other message (connections, checkpoints, ...)")
+
+    def finish(self) -> Iterator[QueryEvent]:
+        for event, _ in self.waiting.values():
+            yield event
+        self.waiting.clear()
+
+
+def _clean(value: Any) -> str | None:
+    if not value or value == "[unknown]":
+        return None
+    return str(value)
+
+
+def _with_duration(event: QueryEvent, ms: float) -> QueryEvent:
+    from dataclasses import replace
+
+    return replace(event, duration_ms=ms)
+
+
+# -- stderr --------------------------------------------------------------------------------
+
+
+def read_stderr(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    prefix: str | None = None,
+) -> Iterator[QueryEvent]:
+    """Events from a stderr log whose lines start with ``prefix`` (default: Debian's)."""
+    regex = prefix_regex(prefix or DEFAULT_PREFIX)
+    messages = _Messages(stats, source)
+    current: dict[str, Any] | None = None
+    lines: list[str] = []
+    detail: list[tuple[str, str]] = []
+    start = 0
+
+    def flush() -> Iterator[QueryEvent]:
+        if current is None:
+            return
+        text = "\n".join(lines)
+        det = next((d for sev, d in detail if sev == "DETAIL"), None)
+        yield from messages.message(
+            current, current["severity"], text, det, f"{source}:{start}"
+        )
+
+    for lineno, raw in enumerate(stream, 1):
+        stats.lines += 1
+        line = raw.rstrip("\r\n")
+        m = regex.match(line)
+        if m is None:
+            # PostgreSQL indents every continuation line of a message with a tab
+            if current is not None and line.startswith("\t"):
+                if detail:
+                    sev, text = detail[-1]
+                    detail[-1] = (sev, text + "\n" + line[1:])
+                else:
+                    lines.append(line[1:])
+            elif not line.strip():
+                stats.skip("blank line")
+            else:
+                stats.bad(errors, f"{source}:{lineno}", "line does not match the log_line_prefix")
+            continue
+        fields = m.groupdict()
+        severity = fields["severity"]
+        if (
+            current is not None
+            and severity in ("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY")
+            and fields.get("pid") == current.get("pid")
+        ):
+            detail.append((severity, fields["message"]))
+            continue
+        yield from flush()
+        current, lines, detail, start = fields, [fields["message"]], [], lineno
+    yield from flush()
+    yield from messages.finish()
+
+
+# -- csvlog --------------------------------------------------------------------------------
+
+_CSV_COLUMNS: Final = (
+    "log_time user_name database_name process_id connection_from session_id session_line_num "
+    "command_tag session_start_time virtual_transaction_id transaction_id error_severity "
+    "sql_state_code message detail hint internal_query internal_query_pos context query "
+    "query_pos location application_name backend_type leader_pid query_id"
+).split()
+
+
+def read_csvlog(
+    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+) -> Iterator[QueryEvent]:
+    """Events from a csvlog (PostgreSQL 13-15 column order; 23+ columns accepted)."""
+    messages = _Messages(stats, source)
+    reader = csv.reader(stream)
+    previous_line = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            stats.bad(errors, f"{source}:{reader.line_num}", f"bad CSV: {exc}")
+            continue
+        stats.lines += reader.line_num - previous_line
+        where = f"{source}:{previous_line + 1}"
+        previous_line = reader.line_num
+        if len(row) < 23:
+            stats.bad(errors, where, f"{len(row)} CSV columns, a csvlog row has 23 or more")
+            continue
+        rec = dict(zip(_CSV_COLUMNS, row, strict=False))
+        fields = {"ts": rec["log_time"], "pid": rec["process_id"], "user": rec["user_name"],
+                  "db": rec["database_name"]}
+        yield from messages.message(
+            fields, rec["error_severity"], rec["message"], rec["detail"] or None, where
+        )
+    yield from messages.finish()
+
+
+# -- jsonlog -------------------------------------------------------------------------------
+
+
+def read_jsonlog(
+    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+) -> Iterator[QueryEvent]:
+    """Events from a jsonlog (PostgreSQL 15+: one JSON object per line)."""
+    messages = _Messages(stats, source)
+    for lineno, line in enumerate(stream, 1):
+        stats.lines += 1
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            stats.bad(errors, f"{source}:{lineno}", f"not JSON: {exc}")
+            continue
+        if not isinstance(rec, dict) or "message" not in rec:
+            stats.bad(errors, f"{source}:{lineno}", "a jsonlog record needs 'message'")
+            continue
+        fields = {"ts": rec.get("timestamp"), "pid": rec.get("pid"), "user": rec.get("user"),
+                  "db": rec.get("dbname")}
+        yield from messages.message(
+            fields,
+            str(rec.get("error_severity", "LOG")),
+            str(rec["message"]),
+            rec.get("detail"),
+            f"{source}:{lineno}",
+        )
+    yield from messages.finish()
+

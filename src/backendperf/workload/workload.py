@@ -1,0 +1,353 @@
+"""``Workload``: per-fingerprint statistics of a stream of query events, mergeable.
+
+Memory is bounded by the number of distinct fingerprints, never by the number of events: each
+fingerprint keeps counters, a log-bucket quantile sketch (1% relative error) and a few samples.
+
+>>> from backendperf.events import QueryEvent
+>>> w = Workload()
+>>> for ms in (1.0, 2.0, 3.0, 100.0):
+...     w.add(QueryEvent(statement=f"SELECT * FROM t WHERE id = {int(ms)}", duration_ms=ms))
+>>> (stats,) = w.stats.values()
+>>> stats.count, stats.total_ms, stats.normalized
+(4, 106.0, 'select * from t where id = ?')
+>>> round(stats.quantile(0.5), 1), stats.max_ms
+(2.0, 100.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from backendperf.workload.fingerprint import Fingerprinter
+
+if TYPE_CHECKING:
+    import datetime as dt
+    import os
+    from collections.abc import Iterable
+
+    from backendperf.events import QueryEvent
+    from backendperf.workload.readers import ReadStats
+
+__all__ = ["FingerprintStats", "Sketch", "Workload"]
+
+_SAMPLES: Final = 3
+
+
+class Sketch:
+    """A mergeable quantile sketch: counts per logarithmic bucket (relative error ``alpha``).
+
+    >>> s = Sketch()
+    >>> for x in range(1, 1001):
+    ...     s.add(float(x))
+    >>> abs(s.quantile(0.99) - 990) / 990 < 0.02
+    True
+    """
+
+    __slots__ = ("buckets", "count", "zeros")
+
+    ALPHA: Final = 0.01
+    _GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
+    _LOG_GAMMA: Final = math.log(_GAMMA)
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, int] = {}
+        self.zeros = 0
+        self.count = 0
+
+    def add(self, value: float, n: int = 1) -> None:
+        self.count += n
+        if value <= 1e-9:
+            self.zeros += n
+            return
+        key = math.ceil(math.log(value) / self._LOG_GAMMA)
+        self.buckets[key] = self.buckets.get(key, 0) + n
+
+    def merge(self, other: Sketch) -> None:
+        self.count += other.count
+        self.zeros += other.zeros
+        for key, n in other.buckets.items():
+            self.buckets[key] = self.buckets.get(key, 0) + n
+
+    def quantile(self, q: float) -> float:
+        """The value below which a share ``q`` of the added values lie (0.0 when empty)."""
+        if not self.count:
+            return 0.0
+        rank = q * (self.count - 1)
+        seen = self.zeros
+        if rank < seen:
+            return 0.0
+        for key in sorted(self.buckets):
+            seen += self.buckets[key]
+            if seen > rank:
+                return 2 * self._GAMMA**key / (self._GAMMA + 1)
+        return 2 * self._GAMMA ** max(self.buckets) / (self._GAMMA + 1)
+
+    def histogram(self) -> list[tuple[float, int]]:
+        """``(bucket upper bound, count)`` in increasing order (zeros first, bound 0)."""
+        out = [(0.0, self.zeros)] if self.zeros else []
+        return out + [(self._GAMMA**k, self.buckets[k]) for k in sorted(self.buckets)]
+
+
+@dataclass
+class Sample:
+    """A real occurrence of a statement (with its parameters when they were logged)."""
+
+    statement: str
+    duration_ms: float | None
+    params: Any
+    ts: dt.datetime | None
+    source: str | None
+    database: str | None
+
+    def bound(self) -> str:
+        """The statement with ``$n`` placeholders replaced by the logged values."""
+        return bind_params(self.statement, self.params)
+
+
+def bind_params(statement: str, params: Any) -> str:
+    """Substitute PostgreSQL ``$n`` placeholders with logged parameter values.
+
+    >>> bind_params("SELECT * FROM t WHERE a = $1 AND b = $2", ("x'y", None))
+    "SELECT * FROM t WHERE a = 'x''y' AND b = NULL"
+    """
+    if not params or not isinstance(params, tuple | list):
+        return statement
+    import re
+
+    def value(m: re.Match[str]) -> str:
+        i = int(m[1]) - 1
+        if not 0 <= i < len(params):
+            return m[0]
+        v = params[i]
+        if v is None:
+            return "NULL"
+        if isinstance(v, int | float):
+            return str(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    return re.sub(r"\$(\d+)\b", value, statement)
+
+
+@dataclass
+class FingerprintStats:
+    """Everything the workload knows about one statement shape."""
+
+    fingerprint: str
+    normalized: str
+    dialect: str | None = None
+    count: int = 0
+    timed: int = 0
+    """Calls with a logged duration (the general log has none)."""
+    total_ms: float = 0.0
+    min_ms: float = math.inf
+    max_ms: float = 0.0
+    rows: int = 0
+    rows_examined: int = 0
+    first_seen: dt.datetime | None = None
+    last_seen: dt.datetime | None = None
+    databases: Counter[str] = field(default_factory=Counter)
+    users: Counter[str] = field(default_factory=Counter)
+    sketch: Sketch = field(default_factory=Sketch)
+    samples: list[Sample] = field(default_factory=list)
+    """The slowest occurrence first, then the first ones seen (at most three)."""
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.timed if self.timed else 0.0
+
+    def quantile(self, q: float) -> float:
+        """Estimated per-call time at quantile ``q`` (within 1%, and within [min, max])."""
+        if not self.timed:
+            return 0.0
+        return min(max(self.sketch.quantile(q), self.min_ms), self.max_ms)
+
+    def add(self, event: QueryEvent) -> None:
+        calls = event.calls
+        self.count += calls
+        ms = event.duration_ms
+        if ms is not None:
+            self.timed += calls
+            self.total_ms += ms
+            per_call = ms / calls
+            self.sketch.add(per_call, calls)
+            self.min_ms = min(self.min_ms, per_call)
+            self.max_ms = max(self.max_ms, per_call)
+        if event.rowcount:
+            self.rows += event.rowcount
+        if event.rows_examined:
+            self.rows_examined += event.rows_examined
+        ts = event.ts
+        if ts is not None:
+            if self.first_seen is None or _before(ts, self.first_seen):
+                self.first_seen = ts
+            if self.last_seen is None or _before(self.last_seen, ts):
+                self.last_seen = ts
+        if event.database:
+            self.databases[event.database] += calls
+        if event.user:
+            self.users[event.user] += calls
+        self._sample(event)
+
+    def _sample(self, event: QueryEvent) -> None:
+        samples = self.samples
+        ms = event.duration_ms
+        per_call = None if ms is None else ms / event.calls
+        slowest = samples[0].duration_ms if samples else None
+        if samples and not (per_call is not None and (slowest is None or per_call > slowest)):
+            if len(samples) < _SAMPLES:
+                samples.append(_sample_of(event, per_call))
+            return
+        samples.insert(0, _sample_of(event, per_call))
+        del samples[_SAMPLES:]
+
+    def merge(self, other: FingerprintStats) -> None:
+        self.count += other.count
+        self.timed += other.timed
+        self.total_ms += other.total_ms
+        self.min_ms = min(self.min_ms, other.min_ms)
+        self.max_ms = max(self.max_ms, other.max_ms)
+        self.rows += other.rows
+        self.rows_examined += other.rows_examined
+        for ts in (other.first_seen, other.last_seen):
+            if ts is not None:
+                if self.first_seen is None or _before(ts, self.first_seen):
+                    self.first_seen = ts
+                if self.last_seen is None or _before(self.last_seen, ts):
+                    self.last_seen = ts
+        self.databases.update(other.databases)
+        self.users.update(other.users)
+        self.sketch.merge(other.sketch)
+        merged = sorted(
+            [*self.samples, *other.samples],
+            key=lambda s: -1.0 if s.duration_ms is None else s.duration_ms,
+            reverse=True,
+        )
+        self.samples = merged[:_SAMPLES]
+
+
+def _sample_of(event: QueryEvent, per_call: float | None) -> Sample:
+    return Sample(event.statement, per_call, event.params, event.ts, event.source, event.database)
+
+
+def _before(a: dt.datetime, b: dt.datetime) -> bool:
+    try:
+        return a < b
+    except TypeError:  # naive vs aware (logs from different sources): compare wall times
+        return a.replace(tzinfo=None) < b.replace(tzinfo=None)
+
+
+class Workload:
+    """Per-fingerprint statistics of query events; :meth:`merge` combines two workloads."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, FingerprintStats] = {}
+        self.events = 0
+        self.read_stats: ReadStats | None = None
+        self.sources: list[str] = []
+        self._fingerprinters: dict[str, Fingerprinter] = {}
+
+    def _fp(self, dialect: str | None) -> Fingerprinter:
+        key = dialect or "postgresql"
+        fp = self._fingerprinters.get(key)
+        if fp is None:
+            fp = self._fingerprinters[key] = Fingerprinter(key)
+        return fp
+
+    def add(self, event: QueryEvent) -> None:
+        """Count one event (its fingerprint is computed here, cached per statement text)."""
+        fid, text = self._fp(event.dialect)(event.statement)
+        stats = self.stats.get(fid)
+        if stats is None:
+            stats = self.stats[fid] = FingerprintStats(fid, text, event.dialect)
+        stats.add(event)
+        self.events += 1
+
+    def extend(self, events: Iterable[QueryEvent]) -> Workload:
+        for event in events:
+            self.add(event)
+        return self
+
+    def merge(self, other: Workload) -> Workload:
+        """Add ``other``'s statistics into this workload (for many files or parallel parsing)."""
+        for fid, theirs in other.stats.items():
+            mine = self.stats.get(fid)
+            if mine is None:
+                mine = self.stats[fid] = FingerprintStats(fid, theirs.normalized, theirs.dialect)
+            mine.merge(theirs)
+        self.events += other.events
+        self.sources += other.sources
+        if other.read_stats is not None:
+            if self.read_stats is None:
+                from backendperf.workload.readers import ReadStats
+
+                self.read_stats = ReadStats()
+            self.read_stats.merge(other.read_stats)
+        return self
+
+    @classmethod
+    def from_logs(
+        cls,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        format: str = "auto",  # noqa: A002
+        errors: str = "warn",
+        log_line_prefix: str | None = None,
+    ) -> Workload:
+        """Read every log (rotated files, several servers) into one workload."""
+        from backendperf.workload.readers import ReadStats, read
+
+        workload = cls()
+        workload.read_stats = ReadStats()
+        for path in paths:
+            workload.sources.append(str(path))
+            workload.extend(
+                read(
+                    path,
+                    format=format,
+                    errors=errors,
+                    stats=workload.read_stats,
+                    log_line_prefix=log_line_prefix,
+                )
+            )
+        return workload
+
+    # -- totals ------------------------------------------------------------------------------
+
+    @property
+    def total_ms(self) -> float:
+        return sum(s.total_ms for s in self.stats.values())
+
+    @property
+    def calls(self) -> int:
+        return sum(s.count for s in self.stats.values())
+
+    def span(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        firsts = [s.first_seen for s in self.stats.values() if s.first_seen is not None]
+        lasts = [s.last_seen for s in self.stats.values() if s.last_seen is not None]
+        first = min(firsts, key=_sort_key) if firsts else None
+        last = max(lasts, key=_sort_key) if lasts else None
+        return first, last
+
+    def top(self, n: int = 20, *, by: str = "total") -> list[FingerprintStats]:
+        """The ``n`` heaviest fingerprints by ``total``, ``count``, ``mean``, ``p99`` or ``max``."""
+        keys = {
+            "total": lambda s: s.total_ms,
+            "count": lambda s: s.count,
+            "mean": lambda s: s.mean_ms,
+            "p99": lambda s: s.quantile(0.99),
+            "max": lambda s: s.max_ms,
+        }
+        if by not in keys:
+            raise ValueError(f"by={by!r}: choose one of {', '.join(keys)}")
+        key = keys[by]
+        return sorted(self.stats.values(), key=lambda s: (-key(s), s.fingerprint))[:n]
+
+
+def _sort_key(ts: dt.datetime) -> float:
+    try:
+        return ts.timestamp()
+    except (OverflowError, ValueError, OSError):  # pragma: no cover
+        return 0.0
