@@ -15,6 +15,8 @@ from backendperf._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from backendperf.workload import Workload
+
 __all__ = ["main"]
 
 
@@ -84,7 +86,7 @@ def _digest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_logs(args: argparse.Namespace) -> object:
+def _from_logs(args: argparse.Namespace) -> Workload:
     from backendperf.workload import Workload
 
     if not args.logs:
@@ -113,8 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from backendperf.workload.digest import SORT_KEYS
 
-    formats = ["auto", "pg-stderr", "pg-csv", "pg-json", "mysql-slow", "mysql-general", "pgss",
-               "sql", "jsonl"]
+    formats = [
+        "auto",
+        "pg-stderr",
+        "pg-csv",
+        "pg-json",
+        "mysql-slow",
+        "mysql-general",
+        "pgss",
+        "sql",
+        "jsonl",
+    ]
     digest = sub.add_parser(
         "digest",
         help="rank the statements of query logs by the time they cost",

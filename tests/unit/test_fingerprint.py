@@ -17,13 +17,25 @@ GOLDEN = [
     ),
     ("SELECT * FROM t WHERE s = 'it''s' AND e = E'a\\'b'", "select * from t where s = ? and e = ?"),
     ("SELECT $$x 'y'$$, $body$ z $body$", "select ?, ?"),
-    ('SELECT "Aid" FROM "t" WHERE x BETWEEN -1 AND 2.5e3', "select Aid from t where x between ? and ?"),
-    ("SELECT count(*) FROM t WHERE bid = ANY('{1,2}'::int[])", "select count(*) from t where bid = any(?::int[])"),
+    (
+        'SELECT "Aid" FROM "t" WHERE x BETWEEN -1 AND 2.5e3',
+        "select Aid from t where x between ? and ?",
+    ),
+    (
+        "SELECT count(*) FROM t WHERE bid = ANY('{1,2}'::int[])",
+        "select count(*) from t where bid = any(?::int[])",
+    ),
     ("UPDATE a SET b = b + -5 WHERE c = $1", "update a set b = b + ? where c = ?"),
     ("UPDATE a SET b = b - 5", "update a set b = b - ?"),
     ("INSERT INTO h (a, b) VALUES (1, now()), (2, now())", "insert into h(a, b) values (?, now())"),
-    ("SELECT * FROM t WHERE a IS NOT NULL AND b = NULL AND c = TRUE", "select * from t where a is not null and b = ? and c = ?"),
-    ("select x from t where y = :name and z = %(z)s and w = %s and v = ?", "select x from t where y = ? and z = ? and w = ? and v = ?"),
+    (
+        "SELECT * FROM t WHERE a IS NOT NULL AND b = NULL AND c = TRUE",
+        "select * from t where a is not null and b = ? and c = ?",
+    ),
+    (
+        "select x from t where y = :name and z = %(z)s and w = %s and v = ?",
+        "select x from t where y = ? and z = ? and w = ? and v = ?",
+    ),
     ("SELECT a->>'k', b #> '{x}' FROM j", "select a ->> ?, b #> ? from j"),
     ("SELECT 1;", "select ?"),
 ]

@@ -215,7 +215,7 @@ def test_malformed_lines_are_counted_and_skipped(tmp_path: pathlib.Path) -> None
     assert stats.malformed == 1
     assert "broken.log:51" in stats.examples[0]
     assert [e.statement for e in evs] == [e.statement for e in read(clean)]  # nothing lost
-    with pytest.raises(LogFormatError, match="broken.log:51"):
+    with pytest.raises(LogFormatError, match=r"broken\.log:51"):
         list(read(broken, format="pg-stderr", errors="raise"))
 
 

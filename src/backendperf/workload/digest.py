@@ -7,10 +7,11 @@ schema, ``"version": 1``, documented in docs/digest.md); the renderers only form
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from backendperf.workload.workload import Sketch
 
@@ -100,13 +101,15 @@ def build(workload: Workload, *, top: int = 20, by: str = "total") -> dict[str, 
             "malformed": rs.malformed if rs else 0,
             "malformed_examples": rs.examples if rs else [],
         },
-        "statements": [
-            _statement(i, s, grand) for i, s in enumerate(workload.top(top, by=by), 1)
-        ],
-        "by_database": {k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
-                        for k, v in sorted(by_db.items())},
-        "by_user": {k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
-                    for k, v in sorted(by_user.items())},
+        "statements": [_statement(i, s, grand) for i, s in enumerate(workload.top(top, by=by), 1)],
+        "by_database": {
+            k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
+            for k, v in sorted(by_db.items())
+        },
+        "by_user": {
+            k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
+            for k, v in sorted(by_user.items())
+        },
         "histogram": [[_round(b), n] for b, n in histogram.histogram()],
     }
 
@@ -128,7 +131,7 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=width, record=True, file=_Null(), color_system=None)
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     t = report["totals"]
     console.print(
         f"[bold]backendperf digest[/bold]: {t['events']} events, {t['calls']} calls, "
@@ -137,14 +140,31 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
     if t["first"]:
         console.print(f"from {t['first']} to {t['last']}")
     table = Table(title=f"top {len(report['statements'])} by {report['sort']}", expand=True)
-    for col, just in (("#", "right"), ("calls", "right"), ("total", "right"), ("share", "right"),
-                      ("mean", "right"), ("p95", "right"), ("p99", "right"), ("max", "right"),
-                      ("statement", "left")):
-        table.add_column(col, justify=just, overflow="fold", ratio=6 if col == "statement" else None)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("#", "right"),
+        ("calls", "right"),
+        ("total", "right"),
+        ("share", "right"),
+        ("mean", "right"),
+        ("p95", "right"),
+        ("p99", "right"),
+        ("max", "right"),
+        ("statement", "left"),
+    )
+    for col, just in columns:
+        table.add_column(
+            col, justify=just, overflow="fold", ratio=6 if col == "statement" else None
+        )
     for s in report["statements"]:
         table.add_row(
-            str(s["rank"]), str(s["calls"]), _ms(s["total_ms"]), f"{s['share']:.1%}",
-            _ms(s["mean_ms"]), _ms(s["p95_ms"]), _ms(s["p99_ms"]), _ms(s["max_ms"]),
+            str(s["rank"]),
+            str(s["calls"]),
+            _ms(s["total_ms"]),
+            f"{s['share']:.1%}",
+            _ms(s["mean_ms"]),
+            _ms(s["p95_ms"]),
+            _ms(s["p99_ms"]),
+            _ms(s["max_ms"]),
             _shorten(s["normalized"], 300),
         )
     console.print(table)
@@ -158,14 +178,17 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
             )
     if report["by_database"]:
         console.print(
-            "by database: " + ", ".join(
-                f"{k} {v['calls']} calls {_ms(v['total_ms'])}" for k, v in report["by_database"].items()
+            "by database: "
+            + ", ".join(
+                f"{k} {v['calls']} calls {_ms(v['total_ms'])}"
+                for k, v in report["by_database"].items()
             ),
             markup=False,
         )
     if report["by_user"]:
         console.print(
-            "by user: " + ", ".join(
+            "by user: "
+            + ", ".join(
                 f"{k} {v['calls']} calls {_ms(v['total_ms'])}" for k, v in report["by_user"].items()
             ),
             markup=False,
@@ -180,14 +203,6 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
     for example in t["malformed_examples"]:
         console.print(f"  malformed: {example}", markup=False)
     return console.export_text()
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
 
 
 def _shorten(text: str, n: int) -> str:

@@ -17,7 +17,7 @@ The id is the first 16 hex digits of BLAKE2b over the normalized text.
 
 >>> normalize("SELECT * FROM users WHERE id IN (1, 2, 3) AND name = 'x' -- hi")
 'select * from users where id in (?+) and name = ?'
->>> fingerprint("select * from users where id = $1") == fingerprint("SELECT * FROM users WHERE id=42")
+>>> fingerprint("select * from t where id = $1") == fingerprint("SELECT * FROM t WHERE id=42")
 True
 """
 
@@ -64,8 +64,29 @@ def _compile(parts: list[tuple[str, str]]) -> re.Pattern[str]:
 _TOKENS: Final = {"pg": _compile(_PG), "mysql": _compile(_MYSQL)}
 _UNARY_BEFORE: Final = frozenset(
     {"(", ",", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "%", "||", "::"}
-) | {"and", "or", "not", "select", "where", "when", "then", "else", "return", "values", "by",
-     "between", "in", "set", "like", "limit", "offset", "case", "is", "on", "having"}
+) | {
+    "and",
+    "or",
+    "not",
+    "select",
+    "where",
+    "when",
+    "then",
+    "else",
+    "return",
+    "values",
+    "by",
+    "between",
+    "in",
+    "set",
+    "like",
+    "limit",
+    "offset",
+    "case",
+    "is",
+    "on",
+    "having",
+}
 _NO_SPACE_BEFORE: Final = frozenset({",", ")", ".", "::", "[", "]", ";"})
 _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
 _LITERAL_WORDS: Final = frozenset({"true", "false"})
@@ -152,9 +173,40 @@ def _matching(tokens: list[str], start: int) -> int | None:
 
 
 _SPACED_PAREN: Final = frozenset(
-    {"in", "values", "value", "as", "and", "or", "not", "exists", "from", "join", "on", "using",
-     "where", "select", "when", "then", "else", "over", "with", "into", "by", "set", "between",
-     "returning", "lateral", "union", "except", "intersect", "all", "distinct", "case", "is"}
+    {
+        "in",
+        "values",
+        "value",
+        "as",
+        "and",
+        "or",
+        "not",
+        "exists",
+        "from",
+        "join",
+        "on",
+        "using",
+        "where",
+        "select",
+        "when",
+        "then",
+        "else",
+        "over",
+        "with",
+        "into",
+        "by",
+        "set",
+        "between",
+        "returning",
+        "lateral",
+        "union",
+        "except",
+        "intersect",
+        "all",
+        "distinct",
+        "case",
+        "is",
+    }
 )
 
 
@@ -164,7 +216,9 @@ def _join(tokens: list[str]) -> str:
     prev = ""
     for tok in tokens:
         if parts and tok not in _NO_SPACE_BEFORE and prev not in _NO_SPACE_AFTER:
-            call = tok == "(" and prev not in _SPACED_PAREN and (prev[:1].isalnum() or prev[:1] == "_")
+            call = (
+                tok == "(" and prev not in _SPACED_PAREN and (prev[:1].isalnum() or prev[:1] == "_")
+            )
             if not call:
                 parts.append(" ")
         parts.append(tok)

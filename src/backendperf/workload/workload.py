@@ -26,7 +26,7 @@ from backendperf.workload.fingerprint import Fingerprinter
 if TYPE_CHECKING:
     import datetime as dt
     import os
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from backendperf.events import QueryEvent
     from backendperf.workload.readers import ReadStats
@@ -292,7 +292,7 @@ class Workload:
         cls,
         paths: Iterable[str | os.PathLike[str]],
         *,
-        format: str = "auto",  # noqa: A002
+        format: str = "auto",
         errors: str = "warn",
         log_line_prefix: str | None = None,
     ) -> Workload:
@@ -333,7 +333,7 @@ class Workload:
 
     def top(self, n: int = 20, *, by: str = "total") -> list[FingerprintStats]:
         """The ``n`` heaviest fingerprints by ``total``, ``count``, ``mean``, ``p99`` or ``max``."""
-        keys = {
+        keys: dict[str, Callable[[FingerprintStats], float]] = {
             "total": lambda s: s.total_ms,
             "count": lambda s: s.count,
             "mean": lambda s: s.mean_ms,

@@ -10,7 +10,9 @@ the format unless told, and yields events; :class:`ReadStats` counts what was sk
 from __future__ import annotations
 
 import io
+import lzma
 import re
+import zlib
 from typing import TYPE_CHECKING, Any, Final
 
 from backendperf.exceptions import LogFormatError
@@ -54,9 +56,12 @@ FORMATS: Final[dict[str, Callable[..., Iterator[QueryEvent]]]] = {
 _SNIFF: Final = 64 * 1024
 _PG_LINE: Final = re.compile(rf"(?m)^\S.*?\b(?:{SEVERITIES}):  ")
 _PG_CSV: Final = re.compile(
-    rf'(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+,.*?,(?:{SEVERITIES}),[0-9A-Z]{{5}},'
+    rf"(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+,.*?,(?:{SEVERITIES}),[0-9A-Z]{{5}},"
 )
-_GENERAL: Final = re.compile(r"(?m)^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ (?:Query|Connect|Quit|Prepare|Execute|Init DB)\t")
+_GENERAL: Final = re.compile(
+    r"(?m)^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ "
+    r"(?:Query|Connect|Quit|Prepare|Execute|Init DB)\t"
+)
 
 
 def detect(head: str, name: str = "") -> str:
@@ -70,7 +75,7 @@ def detect(head: str, name: str = "") -> str:
     stripped = head.lstrip()
     first = stripped.split("\n", 1)[0]
     if stripped.startswith("{"):
-        if '"error_severity"' in first or '"message"' in first and '"statement"' not in first:
+        if '"error_severity"' in first or ('"message"' in first and '"statement"' not in first):
             return "pg-json"
         if '"calls"' in first and '"query"' in first:
             return "pgss"
@@ -101,7 +106,7 @@ def detect(head: str, name: str = "") -> str:
 def read(
     path: str | os.PathLike[str],
     *,
-    format: str = "auto",  # noqa: A002 - the CLI's --format
+    format: str = "auto",
     errors: ErrorLevel | str = ErrorLevel.WARN,
     stats: ReadStats | None = None,
     log_line_prefix: str | None = None,
@@ -111,25 +116,41 @@ def read(
     level = ErrorLevel(errors)
     stats = stats if stats is not None else ReadStats()
     name = str(path)
-    buffered = io.BufferedReader(open_binary(path), buffer_size=_SNIFF)  # type: ignore[arg-type]
+    buffered: Any = io.BufferedReader(open_binary(path), buffer_size=_SNIFF)  # type: ignore[type-var, unused-ignore]
     stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="")
     try:
-        if format == "auto":
-            head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
-            format = detect(head, name)  # noqa: A001
-        reader = FORMATS.get(format)
-        if reader is None:
-            raise LogFormatError(
-                f"unknown format {format!r}: choose auto or one of {', '.join(sorted(FORMATS))}"
-            )
-        kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
-        if format == "pg-stderr":
-            if log_line_prefix is not None:
-                prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
-            kwargs["prefix"] = log_line_prefix
-        for event in reader(stream, **kwargs):
-            stats.events += 1
-            yield event
+        yield from _read(buffered, stream, name, format, level, stats, log_line_prefix)
+    except _BROKEN as exc:  # a truncated or corrupt .gz/.bz2/.xz: keep what was read
+        stats.bad(level, name, f"compressed input is truncated or corrupt ({exc})")
     finally:
         stream.close()
 
+
+_BROKEN: Final = (EOFError, OSError, lzma.LZMAError, zlib.error)
+
+
+def _read(
+    buffered: Any,
+    stream: io.TextIOWrapper[Any],
+    name: str,
+    format: str,
+    level: ErrorLevel,
+    stats: ReadStats,
+    log_line_prefix: str | None,
+) -> Iterator[QueryEvent]:
+    if format == "auto":
+        head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
+        format = detect(head, name)
+    reader = FORMATS.get(format)
+    if reader is None:
+        raise LogFormatError(
+            f"unknown format {format!r}: choose auto or one of {', '.join(sorted(FORMATS))}"
+        )
+    kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
+    if format == "pg-stderr":
+        if log_line_prefix is not None:
+            prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
+        kwargs["prefix"] = log_line_prefix
+    for event in reader(stream, **kwargs):
+        stats.events += 1
+        yield event

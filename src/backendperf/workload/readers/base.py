@@ -77,7 +77,7 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     bytes; raise :class:`LogFormatError` for a file that cannot be opened."""
     name = str(path)
     if name == "-":
-        return io.BufferedReader(sys.stdin.buffer)  # type: ignore[arg-type]
+        return sys.stdin.buffer
     try:
         raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except OSError as exc:
@@ -86,10 +86,12 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     for magic, opener in _MAGIC:
         if head.startswith(magic):
             raw.close()
-            return opener(path, "rb")  # type: ignore[no-any-return, operator]
+            return opener(path, "rb")  # type: ignore[return-value]
     return raw
 
 
 def open_text(path: str | os.PathLike[str]) -> IO[str]:
     """:func:`open_binary` decoded as UTF-8; bytes that are not UTF-8 survive as ``\\xNN``."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="backslashreplace", newline="")
+    return io.TextIOWrapper(
+        open_binary(path), encoding="utf-8", errors="backslashreplace", newline=""
+    )

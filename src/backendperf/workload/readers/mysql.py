@@ -79,7 +79,9 @@ def read_slow(
             database=header.get("db") or db,
             user=header.get("user"),
             source=f"{source}:{start}",
-            extra={k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header},
+            extra={
+                k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header
+            },
         )
 
     for lineno, raw in enumerate(stream, 1):
@@ -185,8 +187,13 @@ def read_general(
             ts = _time_header(m["ts"])
         cmd, ident, arg = m["cmd"], m["id"], m["arg"]
         if cmd in ("Query", "Execute"):
-            pending = {"sql": [arg], "ts": ts, "id": ident, "cmd": cmd,
-                       "where": f"{source}:{lineno}"}
+            pending = {
+                "sql": [arg],
+                "ts": ts,
+                "id": ident,
+                "cmd": cmd,
+                "where": f"{source}:{lineno}",
+            }
         elif cmd == "Connect":
             c = _CONNECT.match(arg)
             sessions[ident] = (c["user"], c["db"]) if c else (None, None)

@@ -139,7 +139,7 @@ def read_pgss_live(url: str, *, stats: ReadStats, limit: int | None = None) -> I
         raise MissingDependencyError(
             "psycopg", extra="postgres", feature="reading pg_stat_statements"
         ) from exc
-    sql = (
+    sql = (  # noqa: S608 - the only interpolation is an int
         "SELECT s.query, s.calls, s.total_exec_time, s.rows, s.queryid, s.mean_exec_time, "
         "s.max_exec_time, d.datname, r.rolname FROM pg_stat_statements s "
         "LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid "

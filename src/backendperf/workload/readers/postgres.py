@@ -261,9 +261,7 @@ def read_stderr(
             return
         text = "\n".join(lines)
         det = next((d for sev, d in detail if sev == "DETAIL"), None)
-        yield from messages.message(
-            current, current["severity"], text, det, f"{source}:{start}"
-        )
+        yield from messages.message(current, current["severity"], text, det, f"{source}:{start}")
 
     for lineno, raw in enumerate(stream, 1):
         stats.lines += 1
@@ -300,11 +298,33 @@ def read_stderr(
 # -- csvlog --------------------------------------------------------------------------------
 
 _CSV_COLUMNS: Final = (
-    "log_time user_name database_name process_id connection_from session_id session_line_num "
-    "command_tag session_start_time virtual_transaction_id transaction_id error_severity "
-    "sql_state_code message detail hint internal_query internal_query_pos context query "
-    "query_pos location application_name backend_type leader_pid query_id"
-).split()
+    "log_time",
+    "user_name",
+    "database_name",
+    "process_id",
+    "connection_from",
+    "session_id",
+    "session_line_num",
+    "command_tag",
+    "session_start_time",
+    "virtual_transaction_id",
+    "transaction_id",
+    "error_severity",
+    "sql_state_code",
+    "message",
+    "detail",
+    "hint",
+    "internal_query",
+    "internal_query_pos",
+    "context",
+    "query",
+    "query_pos",
+    "location",
+    "application_name",
+    "backend_type",
+    "leader_pid",
+    "query_id",
+)
 
 
 def read_csvlog(
@@ -329,8 +349,12 @@ def read_csvlog(
             stats.bad(errors, where, f"{len(row)} CSV columns, a csvlog row has 23 or more")
             continue
         rec = dict(zip(_CSV_COLUMNS, row, strict=False))
-        fields = {"ts": rec["log_time"], "pid": rec["process_id"], "user": rec["user_name"],
-                  "db": rec["database_name"]}
+        fields = {
+            "ts": rec["log_time"],
+            "pid": rec["process_id"],
+            "user": rec["user_name"],
+            "db": rec["database_name"],
+        }
         yield from messages.message(
             fields, rec["error_severity"], rec["message"], rec["detail"] or None, where
         )
@@ -357,8 +381,12 @@ def read_jsonlog(
         if not isinstance(rec, dict) or "message" not in rec:
             stats.bad(errors, f"{source}:{lineno}", "a jsonlog record needs 'message'")
             continue
-        fields = {"ts": rec.get("timestamp"), "pid": rec.get("pid"), "user": rec.get("user"),
-                  "db": rec.get("dbname")}
+        fields = {
+            "ts": rec.get("timestamp"),
+            "pid": rec.get("pid"),
+            "user": rec.get("user"),
+            "db": rec.get("dbname"),
+        }
         yield from messages.message(
             fields,
             str(rec.get("error_severity", "LOG")),
@@ -367,4 +395,3 @@ def read_jsonlog(
             f"{source}:{lineno}",
         )
     yield from messages.finish()
-

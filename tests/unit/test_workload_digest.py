@@ -1,0 +1,164 @@
+"""Workload statistics (mergeable, bounded) and the digest command's three outputs."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backendperf.cli import main
+from backendperf.events import QueryEvent
+from backendperf.workload import Sketch, Workload
+
+LOGS = pathlib.Path(__file__).parents[1] / "fixtures" / "logs"
+
+
+@given(st.lists(st.floats(min_value=0.001, max_value=1e6), min_size=1, max_size=300))
+def test_sketch_quantiles_are_within_one_percent(values: list[float]) -> None:
+    """p50/p95/p99 from the sketch are within 1% of a value at that rank."""
+    s = Sketch()
+    for v in values:
+        s.add(v)
+    ordered = sorted(values)
+    for q in (0.5, 0.95, 0.99):
+        exact = ordered[int(q * (len(ordered) - 1))]
+        assert abs(s.quantile(q) - exact) <= 0.0101 * exact + 1e-9
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(0.01, 1000)), max_size=60))
+def test_merged_workloads_equal_one_pass(rows: list[tuple[str, float]]) -> None:
+    """Splitting events over two workloads and merging gives the single-pass statistics."""
+    evs = [
+        QueryEvent(statement=f"SELECT {col} FROM t WHERE x = 1", duration_ms=ms) for col, ms in rows
+    ]
+    whole = Workload().extend(evs)
+    half = len(evs) // 2
+    merged = Workload().extend(evs[:half]).merge(Workload().extend(evs[half:]))
+    assert whole.stats.keys() == merged.stats.keys()
+    for fid, a in whole.stats.items():
+        b = merged.stats[fid]
+        assert (a.count, a.max_ms, a.min_ms) == (b.count, b.max_ms, b.min_ms)
+        assert a.total_ms == pytest.approx(b.total_ms)
+        assert a.quantile(0.95) == pytest.approx(b.quantile(0.95))
+        assert a.samples[0].duration_ms == b.samples[0].duration_ms == a.max_ms
+
+
+def test_memory_is_bounded_by_distinct_statements() -> None:
+    """A million-value spread of one statement keeps a small sketch and three samples."""
+    w = Workload()
+    for i in range(20_000):
+        w.add(
+            QueryEvent(
+                statement=f"SELECT * FROM t WHERE id = {i}", duration_ms=(i % 997) / 7 + 0.01
+            )
+        )
+    (stats,) = w.stats.values()
+    assert stats.count == 20_000
+    assert len(stats.samples) == 3
+    assert len(stats.sketch.buckets) < 1000
+
+
+def test_slowest_sample_is_kept_with_bound_parameters() -> None:
+    """The worst occurrence is kept, with its logged parameters bound for reading."""
+    w = Workload()
+    w.add(QueryEvent(statement="SELECT * FROM t WHERE id = $1", duration_ms=1.0, params=("1",)))
+    w.add(QueryEvent(statement="SELECT * FROM t WHERE id = $1", duration_ms=9.0, params=("it's",)))
+    w.add(QueryEvent(statement="SELECT * FROM t WHERE id = $1", duration_ms=2.0, params=("3",)))
+    (stats,) = w.stats.values()
+    assert stats.samples[0].bound() == "SELECT * FROM t WHERE id = 'it''s'"
+
+
+def test_digest_json_schema(tmp_path: pathlib.Path) -> None:
+    """--output json: the documented schema, top statements by total time, totals, skips."""
+    out = tmp_path / "d.json"
+    code = main(
+        [
+            "digest",
+            str(LOGS / "pg15-stderr.sample.log"),
+            "--output",
+            "json",
+            "-o",
+            str(out),
+            "--top",
+            "5",
+        ]
+    )
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["version"] == 1
+    assert set(data["totals"]) >= {
+        "events",
+        "calls",
+        "fingerprints",
+        "total_ms",
+        "first",
+        "last",
+        "lines",
+        "skipped",
+    }
+    assert len(data["statements"]) == 5
+    totals = [s["total_ms"] for s in data["statements"]]
+    assert totals == sorted(totals, reverse=True)
+    top = data["statements"][0]
+    assert top["normalized"] == "select count(*) from pgbench_accounts where bid = any(?::int[])"
+    assert top["worst_sample"]["source"].endswith("pg15-stderr.sample.log:11")
+    assert data["by_database"]["bench"]["calls"] == data["totals"]["calls"]
+    assert data["totals"]["skipped"]["error"] == 3
+    for key in ("count", "mean", "p99", "max"):
+        assert (
+            main(
+                [
+                    "digest",
+                    str(LOGS / "pg15-stderr.sample.log"),
+                    "--sort",
+                    key,
+                    "--output",
+                    "json",
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+
+
+def test_digest_text_and_html(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Text goes to stdout as a table; HTML is one self-contained file with a sortable table."""
+    assert main(["digest", str(LOGS / "mariadb10.11-slow.sample.log"), "--top", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "top 3 by total" in text and "statement" in text and "not queries" in text
+    html = tmp_path / "d.html"
+    assert (
+        main(["digest", str(LOGS / "pg15-csvlog.sample.csv"), "--output", "html", "-o", str(html)])
+        == 0
+    )
+    page = html.read_text()
+    assert page.startswith("<!doctype html>") and '<table id="digest">' in page
+    assert '<svg id="histogram"' in page and "http" not in page.split("<body>")[1]
+
+
+def test_digest_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Unknown format or missing file: exit 2 with the reason on stderr."""
+    odd = tmp_path / "odd.txt"
+    odd.write_text("hello\n")
+    assert main(["digest", str(odd)]) == 2
+    assert "--format" in capsys.readouterr().err
+    assert main(["digest", str(tmp_path / "missing.log")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["digest"]) == 2
+
+
+def test_digest_reads_stdin() -> None:
+    """'-' reads the log from standard input."""
+    result = subprocess.run(
+        [sys.executable, "-m", "backendperf", "digest", "-", "--output", "json"],
+        input=(LOGS / "mariadb10.11-general.sample.log").read_bytes(),
+        capture_output=True,
+        check=True,
+    )
+    assert json.loads(result.stdout)["totals"]["events"] > 1000
