@@ -27,7 +27,7 @@ import hashlib
 import re
 from typing import Final, Literal
 
-__all__ = ["Fingerprinter", "fingerprint", "normalize"]
+__all__ = ["Fingerprinter", "blank_literals", "fingerprint", "normalize"]
 
 Dialect = Literal["postgresql", "mysql", "sqlite", "generic"]
 
@@ -36,12 +36,12 @@ _COMMON = [
     ("comment", r"--[^\n]*|/\*.*?(?:\*/|\Z)"),
     ("dollar", r"\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$(?P=tag)\$|\Z)"),
     ("param", r"\$\d+|%\(\w+\)s|%s|\?|(?<!:):[A-Za-z_]\w*"),
-    ("estring", r"[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"),
     ("number", r"0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
     ("word", r"[A-Za-z_\x80-\U0010ffff][\w$\x80-\U0010ffff]*"),
     ("op", r"::|<>|!=|<=|>=|\|\||->>|->|#>>|#>|[^\s\w]"),
 ]
 _PG = [
+    ("estring", r"[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"),
     ("string", r"[BbXxNnUu]?'(?:[^']|'')*(?:'|\Z)"),
     ("ident", r'"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)'),
 ]
@@ -111,16 +111,13 @@ def _tokens(sql: str, dialect: str) -> list[str]:
                 append("null" if is_test else "?")
             else:
                 append(low)
-        elif kind == "number":
-            if out and out[-1] in ("-", "+") and (len(out) == 1 or out[-2] in _UNARY_BEFORE):
-                out[-1] = "?"  # a signed literal
-            else:
-                append("?")
         elif kind == "ident":
             append(text[1:-1] if len(text) > 1 and text[-1] == text[0] else text[1:])
         elif kind == "op":
             append(text)
-        else:  # string, estring, dollar, param
+        elif out and out[-1] in ("-", "+") and (len(out) == 1 or out[-2] in _UNARY_BEFORE):
+            out[-1] = "?"  # a signed literal (or a negated placeholder)
+        else:  # number, param, string, estring, dollar
             append("?")
     return out
 
@@ -254,29 +251,88 @@ def fingerprint(sql: str, dialect: str = "postgresql") -> str:
     return fingerprint_id(normalize(sql, dialect))
 
 
+_WORD_CHARS: Final = r"A-Za-z_0-9$\x80-\U0010ffff"
+
+
+def _prepass_regex(mysql: bool) -> re.Pattern[str]:
+    # The same lexical rules as the tokenizer; a prefix letter (E'', x'', ...) counts only at
+    # the start of a word, as it does there (the tokenizer reads ``AB'x'`` as AB, then 'x').
+    start = rf"(?<![{_WORD_CHARS}])"
+    if mysql:
+        strings = [
+            rf"(?:{start}[BbXxNn])?'(?:[^'\\]|\\.|'')*(?:'|\Z)",
+            r'"(?:[^"\\]|\\.|"")*(?:"|\Z)',
+        ]
+        idents = [r"`(?:[^`]|``)*(?:`|\Z)"]
+    else:
+        strings = [
+            rf"{start}[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)",
+            rf"(?:{start}[BbXxNnUu])?'(?:[^']|'')*(?:'|\Z)",
+        ]
+        idents = [r'"(?:[^"]|"")*(?:"|\Z)', r"`(?:[^`]|``)*(?:`|\Z)"]
+    parts = [
+        ("keep", r"--[^\n]*|/\*.*?(?:\*/|\Z)" + (r"|#[^\n]*" if mysql else "")),
+        ("lit", r"\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$(?P=tag)\$|\Z)"),
+        *(("keep", rx) for rx in idents),
+        *(("lit", rx) for rx in strings),
+        ("keep", r"\$\d+|%\(\w+\)s|%s"),
+        (
+            "lit",
+            rf"(?<![{_WORD_CHARS}.])(?:0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)",
+        ),
+    ]
+    body = "|".join(f"(?P<{name}{i}>{rx})" for i, (name, rx) in enumerate(parts))
+    # Most positions start nothing of interest: a cheap lookahead skips them (2x faster).
+    return re.compile(r"(?=--|/\*|\#|\$|'|\"|`|%|\d|\.\d|[EeBbXxNnUu]')(?:" + body + ")", re.DOTALL)
+
+
+_PREPASS: Final = {False: _prepass_regex(False), True: _prepass_regex(True)}
+
+
+def _blank(m: re.Match[str]) -> str:
+    return "?" if m.lastgroup and m.lastgroup.startswith("lit") else m.group()
+
+
+def blank_literals(sql: str, dialect: str = "postgresql") -> str:
+    """``sql`` with its string and number literals replaced by ``?`` and nothing else changed:
+    one C-level pass, and a key that repeats across calls with different values.
+    ``normalize(blank_literals(s)) == normalize(s)`` for every ``s`` (a tested property).
+
+    >>> blank_literals("SELECT * FROM t1 WHERE a = 'x' AND b = 42 -- 'c'")
+    "SELECT * FROM t1 WHERE a = ? AND b = ? -- 'c'"
+    """
+    return _PREPASS[dialect == "mysql"].sub(_blank, sql)
+
+
 class Fingerprinter:
-    """:func:`normalize` and :func:`fingerprint` with a bounded cache per raw statement text:
-    logs repeat the same text (prepared statements, ORMs) far more often than they vary.
+    """:func:`normalize` and :func:`fingerprint` for a stream of statements, fast.
+
+    Logs repeat statement *shapes* far more often than they repeat texts: the values change,
+    the spelling does not. So each text is first reduced by :func:`blank_literals` (one regex
+    pass in C), and the full normalization runs once per distinct blanked text. Both caches
+    are bounded.
 
     >>> fp = Fingerprinter()
-    >>> fp("SELECT 1")[0] == fp("SELECT 1")[0]
+    >>> fp("SELECT * FROM t WHERE id = 1")[0] == fp("SELECT * FROM t WHERE id = 2")[0]
     True
     """
 
     def __init__(self, dialect: str = "postgresql", *, maxsize: int = 100_000) -> None:
         self.dialect = dialect
         self.maxsize = maxsize
-        self._memo: dict[str, tuple[str, str]] = {}
+        self._shapes: dict[str, tuple[str, str]] = {}
+        self._blank = _PREPASS[dialect == "mysql"].sub
 
     def __call__(self, sql: str) -> tuple[str, str]:
         """``(fingerprint id, normalized text)``."""
-        memo = self._memo
-        hit = memo.get(sql)
+        key = self._blank(_blank, sql)
+        shapes = self._shapes
+        hit = shapes.get(key)
         if hit is not None:
             return hit
-        text = normalize(sql, self.dialect)
+        text = normalize(key, self.dialect)
         result = (fingerprint_id(text), text)
-        if len(memo) >= self.maxsize:
-            memo.clear()
-        memo[sql] = result
+        if len(shapes) >= self.maxsize:
+            shapes.clear()
+        shapes[key] = result
         return result
