@@ -93,8 +93,33 @@ def _from_logs(args: argparse.Namespace) -> Workload:
         from backendperf.exceptions import LogFormatError
 
         raise LogFormatError("give at least one LOG file (or - for stdin), or --db URL")
+    import os
+
+    sizes = [os.path.getsize(p) for p in args.logs if p != "-" and os.path.isfile(p)]
+    if args.jobs == 1 and sys.stderr.isatty() and sum(sizes) > 10 * 1024 * 1024:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("reading", total=sum(sizes))
+            return Workload.from_logs(
+                args.logs,
+                format=args.format,
+                errors=args.errors,
+                log_line_prefix=args.log_line_prefix,
+                on_bytes=lambda n: bar.advance(task, n),
+            )
     return Workload.from_logs(
-        args.logs, format=args.format, errors=args.errors, log_line_prefix=args.log_line_prefix
+        args.logs,
+        format=args.format,
+        errors=args.errors,
+        log_line_prefix=args.log_line_prefix,
+        jobs=args.jobs,
     )
 
 
@@ -153,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument("--db", help="also read pg_stat_statements from this PostgreSQL URL")
     digest.add_argument("--width", type=int, default=120, help="text report width")
+    digest.add_argument(
+        "-j", "--jobs", type=int, default=1, help="parse large files in N processes (default 1)"
+    )
     digest.set_defaults(handler=_digest)
     return parser
 

@@ -321,10 +321,14 @@ class Fingerprinter:
         self.dialect = dialect
         self.maxsize = maxsize
         self._shapes: dict[str, tuple[str, str]] = {}
+        self._texts: dict[str, tuple[str, str]] = {}
         self._blank = _PREPASS[dialect == "mysql"].sub
 
     def __call__(self, sql: str) -> tuple[str, str]:
         """``(fingerprint id, normalized text)``."""
+        seen = self._texts.get(sql)  # prepared statements and ORMs repeat the exact text
+        if seen is not None:
+            return seen
         key = self._blank(_blank, sql)
         shapes = self._shapes
         hit = shapes.get(key)
@@ -335,4 +339,9 @@ class Fingerprinter:
         if len(shapes) >= self.maxsize:
             shapes.clear()
         shapes[key] = result
+        if key == sql:  # no literals: the text itself will come again
+            texts = self._texts
+            if len(texts) >= self.maxsize:
+                texts.clear()
+            texts[sql] = result
         return result

@@ -171,20 +171,24 @@ class FingerprintStats:
         if ms is not None:
             self.timed += calls
             self.total_ms += ms
-            per_call = ms / calls
+            per_call = ms / calls if calls != 1 else ms
             self.sketch.add(per_call, calls)
-            self.min_ms = min(self.min_ms, per_call)
-            self.max_ms = max(self.max_ms, per_call)
+            if per_call < self.min_ms:
+                self.min_ms = per_call
+            if per_call > self.max_ms:
+                self.max_ms = per_call
         if event.rowcount:
             self.rows += event.rowcount
         if event.rows_examined:
             self.rows_examined += event.rows_examined
         ts = event.ts
-        if ts is not None:
-            if self.first_seen is None or _before(ts, self.first_seen):
-                self.first_seen = ts
-            if self.last_seen is None or _before(self.last_seen, ts):
+        if ts is not None and ts is not self.last_seen:
+            if self.first_seen is None:
+                self.first_seen = self.last_seen = ts
+            elif _before(self.last_seen, ts):  # the common case: logs are in time order
                 self.last_seen = ts
+            elif _before(ts, self.first_seen):
+                self.first_seen = ts
         if event.database:
             self.databases[event.database] += calls
         if event.user:
@@ -193,12 +197,19 @@ class FingerprintStats:
 
     def _sample(self, event: QueryEvent) -> None:
         samples = self.samples
+        if len(samples) == _SAMPLES:  # full: only a new slowest one gets in
+            ms = event.duration_ms
+            if ms is None:
+                return
+            slowest = samples[0].duration_ms
+            per_call = ms / event.calls
+            if slowest is not None and per_call <= slowest:
+                return
         ms = event.duration_ms
         per_call = None if ms is None else ms / event.calls
         slowest = samples[0].duration_ms if samples else None
         if samples and not (per_call is not None and (slowest is None or per_call > slowest)):
-            if len(samples) < _SAMPLES:
-                samples.append(_sample_of(event, per_call))
+            samples.append(_sample_of(event, per_call))
             return
         samples.insert(0, _sample_of(event, per_call))
         del samples[_SAMPLES:]
@@ -265,6 +276,10 @@ class Workload:
         stats.add(event)
         self.events += 1
 
+    def drop_caches(self) -> None:
+        """Forget the fingerprint caches (before sending a workload to another process)."""
+        self._fingerprinters.clear()
+
     def extend(self, events: Iterable[QueryEvent]) -> Workload:
         for event in events:
             self.add(event)
@@ -295,8 +310,21 @@ class Workload:
         format: str = "auto",
         errors: str = "warn",
         log_line_prefix: str | None = None,
+        jobs: int = 1,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> Workload:
-        """Read every log (rotated files, several servers) into one workload."""
+        """Read every log (rotated files, several servers) into one workload; ``jobs > 1``
+        parses large files in that many processes (see ``workload.parallel``)."""
+        if jobs > 1:
+            from backendperf.workload.parallel import read_parallel
+
+            return read_parallel(
+                list(paths),
+                jobs=jobs,
+                format=format,
+                errors=errors,
+                log_line_prefix=log_line_prefix,
+            )
         from backendperf.workload.readers import ReadStats, read
 
         workload = cls()
@@ -310,6 +338,7 @@ class Workload:
                     errors=errors,
                     stats=workload.read_stats,
                     log_line_prefix=log_line_prefix,
+                    on_bytes=on_bytes,
                 )
             )
         return workload

@@ -110,16 +110,30 @@ def read(
     errors: ErrorLevel | str = ErrorLevel.WARN,
     stats: ReadStats | None = None,
     log_line_prefix: str | None = None,
+    byte_range: tuple[int, int, int] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[QueryEvent]:
     """Events from one log file (``-``: stdin). Raises :class:`LogFormatError` for a file that
-    cannot be opened or an unknown format; bad lines are counted in ``stats`` and skipped."""
+    cannot be opened or an unknown format; bad lines are counted in ``stats`` and skipped.
+
+    ``byte_range=(start, end, first_line)`` reads only that part of an uncompressed file (for
+    parallel parsing); ``on_bytes(n)`` is called as raw bytes are consumed (progress bars).
+    """
     level = ErrorLevel(errors)
     stats = stats if stats is not None else ReadStats()
     name = str(path)
-    buffered: Any = io.BufferedReader(open_binary(path), buffer_size=_SNIFF)  # type: ignore[type-var, unused-ignore]
+    raw: Any = open_binary(path)
+    first_line = 1
+    if byte_range is not None:
+        start, end, first_line = byte_range
+        raw.seek(start)
+        raw = _Window(raw, end - start, on_bytes)
+    elif on_bytes is not None:
+        raw = _Window(raw, None, on_bytes)
+    buffered: Any = io.BufferedReader(raw, buffer_size=_SNIFF)
     stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="")
     try:
-        yield from _read(buffered, stream, name, format, level, stats, log_line_prefix)
+        yield from _read(buffered, stream, name, format, level, stats, log_line_prefix, first_line)
     except _BROKEN as exc:  # a truncated or corrupt .gz/.bz2/.xz: keep what was read
         stats.bad(level, name, f"compressed input is truncated or corrupt ({exc})")
     finally:
@@ -127,6 +141,39 @@ def read(
 
 
 _BROKEN: Final = (EOFError, OSError, lzma.LZMAError, zlib.error)
+
+
+class _Window(io.RawIOBase):
+    """At most ``limit`` bytes of ``inner`` (``None``: all), reporting progress."""
+
+    def __init__(
+        self, inner: Any, limit: int | None, on_bytes: Callable[[int], None] | None
+    ) -> None:
+        self.inner = inner
+        self.left = limit
+        self.on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        if self.left is not None:
+            if self.left <= 0:
+                return 0
+            view = view[: self.left]
+        data = self.inner.read(len(view))
+        n = len(data)
+        view[:n] = data
+        if self.left is not None:
+            self.left -= n
+        if self.on_bytes is not None and n:
+            self.on_bytes(n)
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def _read(
@@ -137,6 +184,7 @@ def _read(
     level: ErrorLevel,
     stats: ReadStats,
     log_line_prefix: str | None,
+    first_line: int,
 ) -> Iterator[QueryEvent]:
     if format == "auto":
         head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
@@ -147,6 +195,8 @@ def _read(
             f"unknown format {format!r}: choose auto or one of {', '.join(sorted(FORMATS))}"
         )
     kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
+    if first_line != 1:
+        kwargs["first_line"] = first_line
     if format == "pg-stderr":
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line

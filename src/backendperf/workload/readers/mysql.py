@@ -48,7 +48,12 @@ def _number(value: str) -> float | int | None:
 
 
 def read_slow(
-    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
 ) -> Iterator[QueryEvent]:
     """Events from a slow query log (MySQL 5.6-8.x, MariaDB, Percona extra fields)."""
     header: dict[str, Any] = {}
@@ -84,7 +89,7 @@ def read_slow(
             },
         )
 
-    for lineno, raw in enumerate(stream, 1):
+    for lineno, raw in enumerate(stream, first_line):
         stats.lines += 1
         line = raw.rstrip("\r\n")
         if line.startswith("# "):
@@ -144,7 +149,12 @@ _CONNECT: Final = re.compile(r"^(?P<user>[^@\s]*)@\S+(?: on (?P<db>\S+))?")
 
 
 def read_general(
-    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
 ) -> Iterator[QueryEvent]:
     """Events from a general query log (``Query`` and ``Execute`` commands; no durations)."""
     sessions: dict[str, tuple[str | None, str | None]] = {}
@@ -169,7 +179,7 @@ def read_general(
             extra={"Thread_id": int(pending["id"]), "command": pending["cmd"]},
         )
 
-    for lineno, raw in enumerate(stream, 1):
+    for lineno, raw in enumerate(stream, first_line):
         stats.lines += 1
         line = raw.rstrip("\r\n")
         m = _GENERAL.match(line)

@@ -62,12 +62,17 @@ def read_sql(
 
 
 def read_jsonl(
-    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
 ) -> Iterator[QueryEvent]:
     """Our own QueryEvent JSONL (middleware and pytest plugin output)."""
     from dataclasses import replace
 
-    for lineno, line in enumerate(stream, 1):
+    for lineno, line in enumerate(stream, first_line):
         stats.lines += 1
         if not line.strip():
             continue

@@ -148,6 +148,8 @@ class _Messages:
         self.waiting: dict[str, tuple[QueryEvent, str]] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
 
+    _last_ts: tuple[str | None, dt.datetime | None] = (None, None)
+
     def _event(
         self,
         sql: str,
@@ -156,17 +158,20 @@ class _Messages:
         detail: str | None,
         where: str,
     ) -> QueryEvent:
-        params = parse_parameters(detail) if detail else None
+        text = fields.get("ts")
+        last_text, ts = self._last_ts
+        if text != last_text:  # busy logs repeat a millisecond many times
+            ts = parse_ts(text)
+            self._last_ts = (text, ts)
         return QueryEvent(
             statement=sql,
             duration_ms=ms,
-            ts=parse_ts(fields.get("ts")),
-            params=params,
+            ts=ts,
+            params=parse_parameters(detail) if detail else None,
             dialect="postgresql",
             database=_clean(fields.get("db")),
             user=_clean(fields.get("user")),
             source=where,
-            extra={"pid": int(fields["pid"])} if fields.get("pid") else {},
         )
 
     def message(
@@ -246,6 +251,7 @@ def read_stderr(
     source: str,
     stats: ReadStats,
     errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
     prefix: str | None = None,
 ) -> Iterator[QueryEvent]:
     """Events from a stderr log whose lines start with ``prefix`` (default: Debian's)."""
@@ -256,14 +262,7 @@ def read_stderr(
     detail: list[tuple[str, str]] = []
     start = 0
 
-    def flush() -> Iterator[QueryEvent]:
-        if current is None:
-            return
-        text = "\n".join(lines)
-        det = next((d for sev, d in detail if sev == "DETAIL"), None)
-        yield from messages.message(current, current["severity"], text, det, f"{source}:{start}")
-
-    for lineno, raw in enumerate(stream, 1):
+    for lineno, raw in enumerate(stream, first_line):
         stats.lines += 1
         line = raw.rstrip("\r\n")
         m = regex.match(line)
@@ -289,10 +288,28 @@ def read_stderr(
         ):
             detail.append((severity, fields["message"]))
             continue
-        yield from flush()
+        if current is not None:  # the previous message is complete
+            yield from messages.message(
+                current,
+                current["severity"],
+                lines[0] if len(lines) == 1 else "\n".join(lines),
+                _detail(detail) if detail else None,
+                f"{source}:{start}",
+            )
         current, lines, detail, start = fields, [fields["message"]], [], lineno
-    yield from flush()
+    if current is not None:
+        yield from messages.message(
+            current,
+            current["severity"],
+            "\n".join(lines),
+            _detail(detail) if detail else None,
+            f"{source}:{start}",
+        )
     yield from messages.finish()
+
+
+def _detail(parts: list[tuple[str, str]]) -> str | None:
+    return next((text for severity, text in parts if severity == "DETAIL"), None)
 
 
 # -- csvlog --------------------------------------------------------------------------------
@@ -328,23 +345,28 @@ _CSV_COLUMNS: Final = (
 
 
 def read_csvlog(
-    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
 ) -> Iterator[QueryEvent]:
     """Events from a csvlog (PostgreSQL 13-15 column order; 23+ columns accepted)."""
     messages = _Messages(stats, source)
     reader = csv.reader(stream)
-    previous_line = 0
+    previous_line = first_line - 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            stats.bad(errors, f"{source}:{reader.line_num}", f"bad CSV: {exc}")
+            stats.bad(errors, f"{source}:{first_line - 1 + reader.line_num}", f"bad CSV: {exc}")
             continue
-        stats.lines += reader.line_num - previous_line
+        stats.lines += first_line - 1 + reader.line_num - previous_line
         where = f"{source}:{previous_line + 1}"
-        previous_line = reader.line_num
+        previous_line = first_line - 1 + reader.line_num
         if len(row) < 23:
             stats.bad(errors, where, f"{len(row)} CSV columns, a csvlog row has 23 or more")
             continue
@@ -365,11 +387,16 @@ def read_csvlog(
 
 
 def read_jsonlog(
-    stream: IO[str], *, source: str, stats: ReadStats, errors: ErrorLevel = ErrorLevel.WARN
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
 ) -> Iterator[QueryEvent]:
     """Events from a jsonlog (PostgreSQL 15+: one JSON object per line)."""
     messages = _Messages(stats, source)
-    for lineno, line in enumerate(stream, 1):
+    for lineno, line in enumerate(stream, first_line):
         stats.lines += 1
         if not line.strip():
             continue

@@ -1,0 +1,188 @@
+"""backendperf digest against pgBadger and pt-query-digest, on the same real logs, one run.
+
+Run: python benchmarks/log_digest.py [--pg-log FILE] [--mysql-log FILE] [--quick]
+
+Without log files it makes them (``bash benchmarks/make_logs.sh``: private PostgreSQL 15 and
+MariaDB servers under pgbench and sysbench, every statement logged; needs root and
+``apt-get install pgbadger percona-toolkit sysbench``). ``--quick`` uses the bundled samples
+and runs only our reader (a smoke run for CI).
+
+For each file and tool: wall time, MB/s, statements/s and peak RSS (of the child process).
+Contenders: ``backendperf digest`` (``-j 1`` and ``-j 2``), pgBadger (text output, ``-j 1``
+and ``-j 2``), pt-query-digest, and the *floor*: a plain Python loop that reads the lines and
+normalizes literals with compiled regexes, caching per distinct raw text (what any Python
+reader pays at least). Agreement: the top 10 statements by total time from pgBadger and
+pt-query-digest, fingerprinted with our normalizer, against ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "tests" / "fixtures" / "logs"
+PREFIX = "%m [%p] %q%u@%d "
+
+FLOOR = r"""
+import re, sys
+# The least any Python reader does: read each line, find the statement, blank its literals
+# with one compiled regex (cached per distinct text), count it.
+lit = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\d+(?:\.\d+)?")
+kind = sys.argv[2]
+memo = {}
+n = 0
+with open(sys.argv[1], encoding="utf-8", errors="replace") as fh:
+    for line in fh:
+        if kind == "pg":
+            i = line.find("  statement: ")
+            if i < 0:
+                i = line.find("  execute ")
+                if i < 0:
+                    continue
+            text = line[i:]
+        elif line.startswith(("#", "SET timestamp", "use ")):
+            continue
+        else:
+            text = line
+        key = memo.get(text)
+        if key is None:
+            key = memo[text] = lit.sub("?", text).lower()
+            if len(memo) > 100000:
+                memo.clear()
+        n += 1
+print(n)
+"""
+
+
+def run(cmd: list[str], *, stdout: Any = subprocess.DEVNULL) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of a child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def ours(log: pathlib.Path, jobs: int, out: pathlib.Path) -> list[str]:
+    return [sys.executable, "-m", "backendperf", "digest", str(log), "--output", "json",
+            "-o", str(out), "--top", "10", "-j", str(jobs)]
+
+
+def top_ours(out: pathlib.Path) -> list[str]:
+    return [s["normalized"] for s in json.loads(out.read_text())["statements"]]
+
+
+def top_pgbadger(out: pathlib.Path) -> list[str]:
+    """pgBadger's 10 most time-consuming normalized queries, in our normal form."""
+    from backendperf.workload import normalize
+
+    data = json.loads(out.read_text())
+    rows = [
+        (float(info.get("duration", 0)), query)
+        for per_db in data.get("normalyzed_info", {}).values()
+        for query, info in per_db.items()
+    ]
+    return [normalize(q) for _, q in sorted(rows, reverse=True)[:10]]
+
+
+def top_ptqd(out: pathlib.Path) -> list[str]:
+    from backendperf.workload import normalize
+
+    data = json.loads(out.read_text())
+    classes = sorted(
+        data.get("classes", []),
+        key=lambda c: -float(c.get("metrics", {}).get("Query_time", {}).get("sum", 0)),
+    )
+    return [normalize(c["example"]["query"], "mysql") for c in classes[:10]]
+
+
+def statements(log: pathlib.Path) -> int:
+    from backendperf.workload import Workload
+
+    return Workload.from_logs([log], errors="ignore").calls
+
+
+def row(name: str, size_mb: float, n: int, seconds: float, rss: float, base: float) -> str:
+    return (f"| {name} | {seconds:.1f} | {size_mb / seconds:.1f} | {n / seconds:,.0f} | "
+            f"{rss:.0f} | {base / seconds:.1f}x |")
+
+
+def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path) -> None:
+    size_mb = log.stat().st_size / 1e6
+    n = statements(log)
+    print(f"\n### {log.name}: {size_mb:.1f} MB, {n:,} statements\n")
+    print("| tool | seconds | MB/s | statements/s | peak RSS MB | speed vs reference |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    results: list[tuple[str, float, float]] = []
+    ours_json = tmp / "ours.json"
+    for jobs in (1, 2):
+        s, rss = run(ours(log, jobs, ours_json))
+        results.append((f"backendperf digest -j {jobs}", s, rss))
+    floor_py = tmp / "floor.py"
+    floor_py.write_text(FLOOR)
+    s, rss = run([sys.executable, str(floor_py), str(log), kind])
+    results.append(("floor: Python line loop + regex, cached", s, rss))
+    agreement: dict[str, float] = {}
+    mine = top_ours(ours_json)
+    if not quick and kind == "pg" and shutil.which("pgbadger"):
+        for jobs in (1, 2):
+            out = tmp / f"pgbadger{jobs}.txt"
+            s, rss = run(["pgbadger", "-q", "-j", str(jobs), "-f", "stderr", "--prefix", PREFIX,
+                          "-x", "text", "-o", str(out), str(log)])
+            results.append((f"pgBadger -j {jobs} (text)", s, rss))
+        out = tmp / "pgbadger.json"
+        run(["pgbadger", "-q", "-f", "stderr", "--prefix", PREFIX, "-x", "json", "-o", str(out),
+             str(log)])
+        theirs = top_pgbadger(out)
+        agreement["pgBadger"] = len(set(theirs) & set(mine)) / max(len(mine), 1)
+    if not quick and kind == "mysql" and shutil.which("pt-query-digest"):
+        out = tmp / "ptqd.json"
+        s, rss = run(["pt-query-digest", "--output", "json", str(log)], stdout=out.open("w"))
+        results.append(("pt-query-digest", s, rss))
+        theirs = top_ptqd(out)
+        agreement["pt-query-digest"] = len(set(theirs) & set(mine)) / max(len(mine), 1)
+    reference = next((s for name, s, _ in results if name.startswith(("pgBadger -j 1", "pt-"))),
+                     results[0][1])
+    for name, s, rss in results:
+        print(row(name, size_mb, n, s, rss, reference))
+    for tool, share in agreement.items():
+        print(f"\ntop-10 by total time shared with {tool}: {share:.0%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg-log", type=pathlib.Path)
+    parser.add_argument("--mysql-log", type=pathlib.Path)
+    parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("/tmp/backendperf-logbench"))
+    parser.add_argument("--seconds", type=int, default=60, help="pgbench/sysbench run time")
+    parser.add_argument("--quick", action="store_true", help="bundled samples, our reader only")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.pg_log = SAMPLES / "pg15-stderr.sample.log"
+        args.mysql_log = SAMPLES / "mariadb10.11-slow.sample.log"
+    if args.pg_log is None or args.mysql_log is None:
+        subprocess.run(["bash", str(ROOT / "benchmarks" / "make_logs.sh"), str(args.workdir),
+                        str(args.seconds)], check=True)
+        args.pg_log = args.pg_log or args.workdir / "postgresql.log"
+        args.mysql_log = args.mysql_log or args.workdir / "mysql-slow.log"
+    print(f"Python {sys.version.split()[0]}; peak RSS is the child process's")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_file(args.pg_log, "pg", args.quick, pathlib.Path(tmp))
+        bench_file(args.mysql_log, "mysql", args.quick, pathlib.Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``--jobs N``: parse one large log in N processes, by byte ranges, and merge the workloads.
+
+A range starts at the first line that begins an entry (a timestamped line in PostgreSQL logs,
+``# Time:``/``# User@Host:`` in a slow log, ...), so no entry is split. What cannot be split —
+compressed files, stdin, ``.sql`` and pg_stat_statements exports — is read by one process. With
+``log_statement=all``, a statement whose ``duration:`` line falls in the next range is counted
+without its duration (one at most per boundary).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import os
+import re
+from typing import TYPE_CHECKING, Final
+
+from backendperf.workload.readers import ReadStats, detect, read
+from backendperf.workload.readers.base import open_binary
+from backendperf.workload.workload import Workload
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["plan_ranges", "read_parallel"]
+
+_MIN_RANGE: Final = 4 * 1024 * 1024
+_ENTRY: Final = {
+    "pg-stderr": re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"),
+    "pg-csv": re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
+    "pg-json": re.compile(rb"^\{"),
+    "jsonl": re.compile(rb"^\{"),
+    "mysql-slow": re.compile(rb"^# (?:Time|User@Host):"),
+    "mysql-general": re.compile(
+        rb"^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ \w"
+    ),
+}
+
+
+def _splittable(path: str) -> bool:
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return not head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
+
+
+def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
+    """``(start, end, first_line)`` byte ranges of ``path`` that begin at entry starts."""
+    size = os.path.getsize(path)
+    entry = _ENTRY.get(fmt)
+    if jobs <= 1 or entry is None or size < 2 * _MIN_RANGE:
+        return [(0, size, 1)]
+    jobs = min(jobs, size // _MIN_RANGE)
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, jobs):
+            fh.seek(max(size * k // jobs, cuts[-1]))
+            fh.readline()  # to the start of a line
+            while True:
+                pos = fh.tell()
+                line = fh.readline()
+                if not line or entry.match(line):
+                    break
+            if pos > cuts[-1]:
+                cuts.append(pos)
+    cuts.append(size)
+    ranges = []
+    lineno = 1
+    with open(path, "rb") as fh:
+        for start, end in itertools.pairwise(cuts):
+            ranges.append((start, end, lineno))
+            lineno += fh.read(end - start).count(b"\n")
+    return ranges
+
+
+def _work(
+    path: str, fmt: str, byte_range: tuple[int, int, int], errors: str, prefix: str | None
+) -> Workload:
+    w = Workload()
+    w.read_stats = ReadStats()
+    w.extend(
+        read(
+            path,
+            format=fmt,
+            errors=errors,
+            stats=w.read_stats,
+            log_line_prefix=prefix,
+            byte_range=byte_range,
+        )
+    )
+    w.drop_caches()
+    return w
+
+
+def read_parallel(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    jobs: int,
+    format: str = "auto",
+    errors: str = "warn",
+    log_line_prefix: str | None = None,
+) -> Workload:
+    """One workload from ``paths``, each large file parsed by up to ``jobs`` processes."""
+    tasks: list[tuple[str, str, tuple[int, int, int]]] = []
+    whole: list[str] = []
+    for p in map(str, paths):
+        if not _splittable(p):
+            whole.append(p)
+            continue
+        fmt = format
+        if fmt == "auto":
+            with open_binary(p) as fh:
+                fmt = detect(fh.read(64 * 1024).decode("utf-8", "backslashreplace"), p)
+        tasks += [(p, fmt, r) for r in plan_ranges(p, fmt, jobs)]
+    result = Workload.from_logs(
+        whole, format=format, errors=errors, log_line_prefix=log_line_prefix
+    )
+    result.sources = [str(p) for p in paths]
+    if len(tasks) == 1:
+        path, fmt, byte_range = tasks[0]
+        result.merge(_work(path, fmt, byte_range, errors, log_line_prefix))
+    elif tasks:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_work, p, f, r, errors, log_line_prefix) for p, f, r in tasks]
+            for future in futures:
+                result.merge(future.result())
+    result.sources = [str(p) for p in paths]
+    return result
