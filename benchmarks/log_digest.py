@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
@@ -76,8 +75,21 @@ def run(cmd: list[str], *, stdout: Any = subprocess.DEVNULL) -> tuple[float, flo
 
 
 def ours(log: pathlib.Path, jobs: int, out: pathlib.Path) -> list[str]:
-    return [sys.executable, "-m", "backendperf", "digest", str(log), "--output", "json",
-            "-o", str(out), "--top", "10", "-j", str(jobs)]
+    return [
+        sys.executable,
+        "-m",
+        "backendperf",
+        "digest",
+        str(log),
+        "--output",
+        "json",
+        "-o",
+        str(out),
+        "--top",
+        "10",
+        "-j",
+        str(jobs),
+    ]
 
 
 def top_ours(out: pathlib.Path) -> list[str]:
@@ -115,8 +127,10 @@ def statements(log: pathlib.Path) -> int:
 
 
 def row(name: str, size_mb: float, n: int, seconds: float, rss: float, base: float) -> str:
-    return (f"| {name} | {seconds:.1f} | {size_mb / seconds:.1f} | {n / seconds:,.0f} | "
-            f"{rss:.0f} | {base / seconds:.1f}x |")
+    return (
+        f"| {name} | {seconds:.1f} | {size_mb / seconds:.1f} | {n / seconds:,.0f} | "
+        f"{rss:.0f} | {base / seconds:.1f}x |"
+    )
 
 
 def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path) -> None:
@@ -139,12 +153,40 @@ def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path) -> 
     if not quick and kind == "pg" and shutil.which("pgbadger"):
         for jobs in (1, 2):
             out = tmp / f"pgbadger{jobs}.txt"
-            s, rss = run(["pgbadger", "-q", "-j", str(jobs), "-f", "stderr", "--prefix", PREFIX,
-                          "-x", "text", "-o", str(out), str(log)])
+            s, rss = run(
+                [
+                    "pgbadger",
+                    "-q",
+                    "-j",
+                    str(jobs),
+                    "-f",
+                    "stderr",
+                    "--prefix",
+                    PREFIX,
+                    "-x",
+                    "text",
+                    "-o",
+                    str(out),
+                    str(log),
+                ]
+            )
             results.append((f"pgBadger -j {jobs} (text)", s, rss))
         out = tmp / "pgbadger.json"
-        run(["pgbadger", "-q", "-f", "stderr", "--prefix", PREFIX, "-x", "json", "-o", str(out),
-             str(log)])
+        run(
+            [
+                "pgbadger",
+                "-q",
+                "-f",
+                "stderr",
+                "--prefix",
+                PREFIX,
+                "-x",
+                "json",
+                "-o",
+                str(out),
+                str(log),
+            ]
+        )
         theirs = top_pgbadger(out)
         agreement["pgBadger"] = len(set(theirs) & set(mine)) / max(len(mine), 1)
     if not quick and kind == "mysql" and shutil.which("pt-query-digest"):
@@ -153,8 +195,9 @@ def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path) -> 
         results.append(("pt-query-digest", s, rss))
         theirs = top_ptqd(out)
         agreement["pt-query-digest"] = len(set(theirs) & set(mine)) / max(len(mine), 1)
-    reference = next((s for name, s, _ in results if name.startswith(("pgBadger -j 1", "pt-"))),
-                     results[0][1])
+    reference = next(
+        (s for name, s, _ in results if name.startswith(("pgBadger -j 1", "pt-"))), results[0][1]
+    )
     for name, s, rss in results:
         print(row(name, size_mb, n, s, rss, reference))
     for tool, share in agreement.items():
@@ -165,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-log", type=pathlib.Path)
     parser.add_argument("--mysql-log", type=pathlib.Path)
-    parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("/tmp/backendperf-logbench"))
+    parser.add_argument(
+        "--workdir",
+        type=pathlib.Path,
+        default=pathlib.Path(tempfile.gettempdir()) / "backendperf-logbench",
+    )
     parser.add_argument("--seconds", type=int, default=60, help="pgbench/sysbench run time")
     parser.add_argument("--quick", action="store_true", help="bundled samples, our reader only")
     args = parser.parse_args(argv)
@@ -173,8 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         args.pg_log = SAMPLES / "pg15-stderr.sample.log"
         args.mysql_log = SAMPLES / "mariadb10.11-slow.sample.log"
     if args.pg_log is None or args.mysql_log is None:
-        subprocess.run(["bash", str(ROOT / "benchmarks" / "make_logs.sh"), str(args.workdir),
-                        str(args.seconds)], check=True)
+        subprocess.run(
+            [
+                "bash",
+                str(ROOT / "benchmarks" / "make_logs.sh"),
+                str(args.workdir),
+                str(args.seconds),
+            ],
+            check=True,
+        )
         args.pg_log = args.pg_log or args.workdir / "postgresql.log"
         args.mysql_log = args.mysql_log or args.workdir / "mysql-slow.log"
     print(f"Python {sys.version.split()[0]}; peak RSS is the child process's")

@@ -7,6 +7,7 @@ set: a suite that silently skips its integration tests is a broken suite.
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    import pathlib
     from collections.abc import Iterator
 
 PG_URL = os.environ.get("BACKENDPERF_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -192,3 +192,105 @@ def own_redis(tmp_path: pathlib.Path) -> Iterator[OwnRedis]:
         yield server
     finally:
         server.stop()
+
+
+PGBIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[str]:
+    """A PostgreSQL 15 cluster of our own (initdb as the postgres user), with
+    pg_stat_statements preloaded: for what the shared server is not configured to do."""
+    if os.geteuid() != 0 or shutil.which("runuser") is None or not (PGBIN / "initdb").exists():
+        unavailable(
+            "a private PostgreSQL cluster", "needs root, runuser and PostgreSQL 15 binaries"
+        )
+    import tempfile
+
+    # not under pytest's tmp dir: that is private to root, and initdb runs as postgres
+    base = pathlib.Path(tempfile.mkdtemp(prefix="bp_pg_"))
+    base.chmod(0o777)
+    data = base / "data"
+    port = _free_port(bus=False)
+    run = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*run, str(PGBIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c shared_preload_libraries=pg_stat_statements"
+    )
+    subprocess.run(
+        [
+            *run,
+            str(PGBIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*run, str(PGBIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, pathlib.Path]]:
+    """A MariaDB server of our own with the slow log on (long_query_time=0): (socket, log)."""
+    if shutil.which("mariadb-install-db") is None or shutil.which("mariadbd") is None:
+        unavailable("a private MariaDB server", "mariadb-install-db/mariadbd not on PATH")
+    base = tmp_path_factory.mktemp("mdb")
+    data, sock, slow = base / "data", base / "mdb.sock", base / "slow.log"
+    subprocess.run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={data}",
+            "--auth-root-authentication-method=normal",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [
+            "mariadbd",
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            "--skip-networking",
+            "--skip-grant-tables",
+            "--slow-query-log=1",
+            "--long-query-time=0",
+            f"--slow-query-log-file={slow}",
+            f"--pid-file={base / 'pid'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not sock.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("private mariadbd did not start")
+        time.sleep(0.1)
+    try:
+        yield str(sock), slow
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -167,7 +167,9 @@ def test_digest_reads_stdin() -> None:
 @pytest.mark.parametrize(
     "name", ["pg15-stderr.sample.log", "mariadb10.11-slow.sample.log", "pg15-jsonlog.sample.json"]
 )
-def test_parallel_parsing_gives_the_single_process_result(tmp_path: pathlib.Path, name: str) -> None:
+def test_parallel_parsing_gives_the_single_process_result(
+    tmp_path: pathlib.Path, name: str
+) -> None:
     """--jobs 3 over a large file: ranges start at entry boundaries, so the merged workload
     equals the one-process workload (counts, totals, line numbers of samples)."""
     from backendperf.workload.parallel import plan_ranges
@@ -175,8 +177,11 @@ def test_parallel_parsing_gives_the_single_process_result(tmp_path: pathlib.Path
     big = tmp_path / name
     data = (LOGS / name).read_bytes()
     big.write_bytes(data * (12 * 1024 * 1024 // len(data) + 1))
-    fmt = {"pg15-stderr.sample.log": "pg-stderr", "mariadb10.11-slow.sample.log": "mysql-slow",
-           "pg15-jsonlog.sample.json": "pg-json"}[name]
+    fmt = {
+        "pg15-stderr.sample.log": "pg-stderr",
+        "mariadb10.11-slow.sample.log": "mysql-slow",
+        "pg15-jsonlog.sample.json": "pg-json",
+    }[name]
     assert len(plan_ranges(str(big), fmt, 3)) == 3
     one = Workload.from_logs([big])
     three = Workload.from_logs([big], jobs=3)

@@ -251,6 +251,9 @@ document.querySelectorAll("#digest th").forEach(function (th, col) {
     rows.forEach(function (r) { body.appendChild(r); });
   });
 });
+// digest.html#sort=N sorts by column N on load (links that open a sorted view)
+var m = /sort=(\\d+)/.exec(location.hash);
+if (m) { document.querySelectorAll("#digest th")[+m[1]].click(); }
 </script></body></html>
 """
 

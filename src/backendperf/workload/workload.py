@@ -173,17 +173,15 @@ class FingerprintStats:
             self.total_ms += ms
             per_call = ms / calls if calls != 1 else ms
             self.sketch.add(per_call, calls)
-            if per_call < self.min_ms:
-                self.min_ms = per_call
-            if per_call > self.max_ms:
-                self.max_ms = per_call
+            self.min_ms = min(self.min_ms, per_call)
+            self.max_ms = max(self.max_ms, per_call)
         if event.rowcount:
             self.rows += event.rowcount
         if event.rows_examined:
             self.rows_examined += event.rows_examined
         ts = event.ts
         if ts is not None and ts is not self.last_seen:
-            if self.first_seen is None:
+            if self.first_seen is None or self.last_seen is None:
                 self.first_seen = self.last_seen = ts
             elif _before(self.last_seen, ts):  # the common case: logs are in time order
                 self.last_seen = ts
@@ -198,12 +196,9 @@ class FingerprintStats:
     def _sample(self, event: QueryEvent) -> None:
         samples = self.samples
         if len(samples) == _SAMPLES:  # full: only a new slowest one gets in
-            ms = event.duration_ms
-            if ms is None:
-                return
-            slowest = samples[0].duration_ms
-            per_call = ms / event.calls
-            if slowest is not None and per_call <= slowest:
+            full_ms = event.duration_ms
+            top = samples[0].duration_ms
+            if full_ms is None or (top is not None and full_ms / event.calls <= top):
                 return
         ms = event.duration_ms
         per_call = None if ms is None else ms / event.calls
