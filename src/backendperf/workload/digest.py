@@ -215,7 +215,7 @@ _HTML: Final = """<!doctype html>
 <style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;width:100%}th,td{padding:4px 8px;border-bottom:1px solid #ddd;
-text-align:right;vertical-align:top}th{cursor:pointer;background:#f4f4f4;user-select:none}
+text-align:right;vertical-align:top}th{cursor:pointer;background:#f4f4f4;user-select:none}th:last-child{text-align:left}
 td.sql{text-align:left;font-family:ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 .bar{fill:#4a7bd0}.axis{font-size:11px;fill:#555}

@@ -283,10 +283,34 @@ def _prepass_regex(mysql: bool) -> re.Pattern[str]:
     ]
     body = "|".join(f"(?P<{name}{i}>{rx})" for i, (name, rx) in enumerate(parts))
     # Most positions start nothing of interest: a cheap lookahead skips them (2x faster).
-    return re.compile(r"(?=--|/\*|\#|\$|'|\"|`|%|\d|\.\d|[EeBbXxNnUu]')(?:" + body + ")", re.DOTALL)
+    first = r"(?=[-/#$'\"`%0-9.EeBbXxNnUu])"  # one class test per position, then the rest
+    rest = r"(?=--|/\*|\#|\$|'|\"|`|%|\d|\.\d|[EeBbXxNnUu]')"
+    return re.compile(first + rest + "(?:" + body + ")", re.DOTALL)
 
 
 _PREPASS: Final = {False: _prepass_regex(False), True: _prepass_regex(True)}
+
+# The common case, ASCII with plain quotes and numbers only, needs no Python callback at all.
+# Anything the simple pattern could misread (comments, quoted identifiers, dollar quotes,
+# escapes, prefixed strings like E'' or x'') sends the text down the full pass instead.
+_SIMPLE: Final = re.compile(
+    r"'(?:[^']|'')*'|(?<![A-Za-z0-9_$.])(?:0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+)
+_PREFIXED: Final = re.compile(r"[A-Za-z0-9_$]'")
+
+
+def _simple_enough(sql: str) -> bool:
+    return (
+        sql.isascii()
+        and "--" not in sql
+        and "/*" not in sql
+        and '"' not in sql
+        and "`" not in sql
+        and "$" not in sql
+        and "#" not in sql
+        and "\\" not in sql
+        and ("'" not in sql or _PREFIXED.search(sql) is None)
+    )
 
 
 def _blank(m: re.Match[str]) -> str:
@@ -301,6 +325,8 @@ def blank_literals(sql: str, dialect: str = "postgresql") -> str:
     >>> blank_literals("SELECT * FROM t1 WHERE a = 'x' AND b = 42 -- 'c'")
     "SELECT * FROM t1 WHERE a = ? AND b = ? -- 'c'"
     """
+    if _simple_enough(sql):
+        return _SIMPLE.sub("?", sql)
     return _PREPASS[dialect == "mysql"].sub(_blank, sql)
 
 
@@ -329,7 +355,7 @@ class Fingerprinter:
         seen = self._texts.get(sql)  # prepared statements and ORMs repeat the exact text
         if seen is not None:
             return seen
-        key = self._blank(_blank, sql)
+        key = _SIMPLE.sub("?", sql) if _simple_enough(sql) else self._blank(_blank, sql)
         shapes = self._shapes
         hit = shapes.get(key)
         if hit is not None:

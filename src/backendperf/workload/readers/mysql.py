@@ -20,6 +20,11 @@ _BANNER: Final = re.compile(
 _USER_HOST: Final = re.compile(r"^# User@Host: (?P<user>[^\[\s]*)\[[^\]]*\] @ ")
 _SCHEMA: Final = re.compile(r"Schema: (?P<db>\S*)")
 _PAIRS: Final = re.compile(r"(\w+): (\S+)")
+_QUERY_TIME: Final = re.compile(
+    r"# Query_time: ([\d.]+)\s+Lock_time: ([\d.]+)\s+Rows_sent: (\d+)\s+Rows_examined: (\d+)"
+)
+_THREAD: Final = re.compile(r"# Thread_id: (\d+)")
+_ROWS_AFFECTED: Final = re.compile(r"# Rows_affected: (\d+)")
 _USE: Final = re.compile(r"^use [`\"]?(?P<db>[^`\";]+)[`\"]?;\s*$", re.IGNORECASE)
 _SET_TS: Final = re.compile(r"^SET timestamp=(?P<ts>\d+(?:\.\d+)?);\s*$", re.IGNORECASE)
 _ONLY_COMMENT: Final = re.compile(r"^\s*(?:(?:--|#)[^\n]*\n?\s*|/\*.*?\*/\s*)*;?\s*$", re.DOTALL)
@@ -105,7 +110,30 @@ def read_slow(
             if m is not None:
                 header["user"] = m["user"] or None
                 continue
-            if "Schema:" in line:
+            if line.startswith("# Query_time:"):
+                q = _QUERY_TIME.match(line)
+                if q is not None:
+                    header["Query_time"] = float(q[1])
+                    header["Lock_time"] = float(q[2])
+                    header["Rows_sent"] = int(q[3])
+                    header["Rows_examined"] = int(q[4])
+                    continue
+            elif line.startswith("# Thread_id:"):
+                s = _SCHEMA.search(line)
+                if s is not None and s["db"]:
+                    header["db"] = s["db"]
+                t = _THREAD.match(line)
+                if t is not None:
+                    header["Thread_id"] = int(t[1])
+                continue
+            elif line.startswith("# Rows_affected:"):
+                r = _ROWS_AFFECTED.match(line)
+                if r is not None:
+                    header["Rows_affected"] = int(r[1])
+                continue
+            elif not line.startswith(("# Schema:", "# Query_time", "# Bytes_sent", "# QC_hit")):
+                continue  # innodb, query plan and other verbose lines: not needed
+            if "Schema:" in line:  # MySQL 8 / Percona spell the header lines differently
                 s = _SCHEMA.search(line)
                 if s is not None and s["db"]:
                     header["db"] = s["db"]
