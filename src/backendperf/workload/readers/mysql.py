@@ -144,17 +144,19 @@ def read_slow(
             continue
         if line == "#" or line.startswith("# explain:"):
             continue
-        if _BANNER.match(line):
+        if (", Version: " in line or line.startswith(("Tcp port:", "Time "))) and _BANNER.match(
+            line
+        ):
             yield from flush()
             header, sql = {}, []
             stats.skip("server banner")
             continue
         if not sql:
-            u = _USE.match(line)
+            u = _USE.match(line) if line[:4].lower() == "use " else None
             if u is not None:
                 db = header["db"] = u["db"]
                 continue
-            t = _SET_TS.match(line)
+            t = _SET_TS.match(line) if line[:4] in ("SET ", "set ") else None
             if t is not None:
                 header["ts"] = dt.datetime.fromtimestamp(float(t["ts"]), dt.timezone.utc)
                 continue
