@@ -144,7 +144,7 @@ def read_slow(
             continue
         if line == "#" or line.startswith("# explain:"):
             continue
-        if (", Version: " in line or line.startswith(("Tcp port:", "Time "))) and _BANNER.match(
+        if (", Version: " in line or line.startswith(("Tcp port:", "Time"))) and _BANNER.match(
             line
         ):
             yield from flush()
