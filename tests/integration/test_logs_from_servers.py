@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import tempfile
@@ -10,6 +11,7 @@ import uuid
 
 import pytest
 
+from backendperf.cli import main
 from backendperf.workload import Workload, read
 from backendperf.workload.readers import ReadStats, read_pgss_live
 from tests.conftest import PG_URL, unavailable
@@ -85,7 +87,7 @@ def test_mariadb_slow_log_of_our_statements(private_mariadb: tuple[str, pathlib.
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_pg_stat_statements_live(private_postgres: str) -> None:
+def test_pg_stat_statements_live(private_postgres: str, tmp_path: pathlib.Path) -> None:
     """--db reads pg_stat_statements: calls and total time per statement, live."""
     import psycopg
 
@@ -101,6 +103,14 @@ def test_pg_stat_statements_live(private_postgres: str) -> None:
     hot = shapes["select count(*) from t where id = ?"]
     assert hot.count == 12
     assert hot.total_ms > 0
+    out = tmp_path / "pgss.json"  # the same through the CLI
+    assert main(["digest", "--db", private_postgres, "--output", "json", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["sources"] == ["pg_stat_statements"]
+    assert any(
+        s["normalized"] == "select count(*) from t where id = ?" and s["calls"] == 12
+        for s in report["statements"]
+    )
 
 
 def test_pg_stat_statements_missing_is_a_clear_error() -> None:

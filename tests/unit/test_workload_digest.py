@@ -200,3 +200,29 @@ def test_parallel_parsing_gives_the_single_process_result(
             # the entry's first line: the statement itself, or the slow log's header above it
             assert any(first_word in line for line in lines[lineno - 1 : lineno + 30])
             assert lines[lineno - 1].startswith(("20", "{", "# User@Host", "# Time"))
+
+
+def test_progress_bar_on_a_terminal(tmp_path: pathlib.Path) -> None:
+    """On a TTY, a large input shows a progress bar on stderr; the report is unchanged."""
+    import os
+    import pty
+
+    big = tmp_path / "big.log"
+    data = (LOGS / "pg15-stderr.sample.log").read_bytes()
+    big.write_bytes(data * (11 * 1024 * 1024 // len(data) + 1))
+    out = tmp_path / "report.json"
+    script = (
+        "import sys; from backendperf.cli import main; "
+        f"sys.exit(main(['digest', {str(big)!r}, '--output', 'json', '-o', {str(out)!r}]))"
+    )
+    captured = bytearray()
+
+    def read(fd: int) -> bytes:
+        chunk = os.read(fd, 4096)
+        captured.extend(chunk)
+        return chunk
+
+    status = pty.spawn([sys.executable, "-c", script], read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"reading" in captured  # the bar's label, drawn on the terminal
+    assert json.loads(out.read_text())["totals"]["events"] > 10 * 1639

@@ -98,7 +98,11 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{body}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL)
 
 
-_DURATION = re.compile(r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<rest>.*))?$", re.DOTALL)
+_DURATION_KIND = re.compile(
+    r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:$|  (?P<kind>statement|execute|parse|bind|plan)"
+    r"(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$)",
+    re.DOTALL,
+)
 _KIND = re.compile(
     r"(?P<kind>statement|execute|parse|bind|plan)(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$", re.DOTALL
 )
@@ -147,6 +151,7 @@ class _Messages:
         self.source = source
         self.waiting: dict[str, tuple[QueryEvent, str]] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
+        self.late: list[QueryEvent] = []
 
     _last_ts: tuple[str | None, dt.datetime | None] = (None, None)
 
@@ -181,48 +186,50 @@ class _Messages:
         message: str,
         detail: str | None,
         where: str,
-    ) -> Iterator[QueryEvent]:
+    ) -> QueryEvent | None:
+        """The event this message completes, if any (a plain call, not a generator: it runs
+        once per log line). A statement left without its duration goes to :attr:`late`."""
         stats = self.stats
-        pid = str(fields.get("pid") or "")
         if severity != "LOG":
             stats.skip("error" if severity in ("ERROR", "FATAL", "PANIC") else severity.lower())
-            return
-        m = _DURATION.match(message)
+            return None
+        m = _DURATION_KIND.match(message)
         if m is not None:
-            ms = float(m["ms"])
-            rest = m["rest"]
-            if rest is None:  # log_duration: the statement came on its own line before
-                pending = self.waiting.pop(pid, None)
+            kind = m["kind"]
+            if kind is None:  # log_duration: the statement came on its own line before
+                pending = self.waiting.pop(str(fields.get("pid") or ""), None)
                 if pending is None:
                     stats.skip("duration of a protocol step (parse/bind)")
-                    return
-                event, _ = pending
-                yield _with_duration(event, ms)
-                return
-            k = _KIND.match(rest)
-            if k is None:
-                stats.skip("unrecognized duration message")
-                return
-            kind = k["kind"]
+                    return None
+                return _with_duration(pending[0], float(m["ms"]))
+            if kind in {"statement", "execute"}:
+                return self._event(m["sql"].strip(), float(m["ms"]), fields, detail, where)
             if kind == "plan":
                 stats.skip("auto_explain plan (its statement is logged on its own)")
-                return
-            if kind in ("parse", "bind"):
+            else:
                 stats.skip(f"{kind} step (the execute is counted)")
-                return
-            yield self._event(k["sql"].strip(), ms, fields, detail, where)
-            return
+            return None
+        if message.startswith("duration: "):
+            stats.skip("unrecognized duration message")
+            return None
         k = _KIND.match(message)
         if k is not None and k["kind"] in ("statement", "execute"):
+            pid = str(fields.get("pid") or "")
             previous = self.waiting.pop(pid, None)
             if previous is not None:  # no duration came: log_duration is off
-                yield previous[0]
+                self.late.append(previous[0])
             self.waiting[pid] = (
                 self._event(k["sql"].strip(), None, fields, detail, where),
                 where,
             )
-            return
+            return None
         stats.skip("other message (connections, checkpoints, ...)")
+        return None
+
+    def drain(self) -> Iterator[QueryEvent]:
+        """Events completed out of turn (see :meth:`message`)."""
+        late, self.late = self.late, []
+        yield from late
 
     def finish(self) -> Iterator[QueryEvent]:
         for event, _ in self.waiting.values():
@@ -257,6 +264,7 @@ def read_stderr(
     """Events from a stderr log whose lines start with ``prefix`` (default: Debian's)."""
     regex = prefix_regex(prefix or DEFAULT_PREFIX)
     messages = _Messages(stats, source)
+    message = messages.message
     current: dict[str, Any] | None = None
     lines: list[str] = []
     detail: list[tuple[str, str]] = []
@@ -289,22 +297,29 @@ def read_stderr(
             detail.append((severity, fields["message"]))
             continue
         if current is not None:  # the previous message is complete
-            yield from messages.message(
+            event = message(
                 current,
                 current["severity"],
                 lines[0] if len(lines) == 1 else "\n".join(lines),
                 _detail(detail) if detail else None,
                 f"{source}:{start}",
             )
+            if event is not None:
+                yield event
+            if messages.late:
+                yield from messages.drain()
         current, lines, detail, start = fields, [fields["message"]], [], lineno
     if current is not None:
-        yield from messages.message(
+        event = message(
             current,
             current["severity"],
             "\n".join(lines),
             _detail(detail) if detail else None,
             f"{source}:{start}",
         )
+        if event is not None:
+            yield event
+    yield from messages.drain()
     yield from messages.finish()
 
 
@@ -377,9 +392,13 @@ def read_csvlog(
             "user": rec["user_name"],
             "db": rec["database_name"],
         }
-        yield from messages.message(
+        event = messages.message(
             fields, rec["error_severity"], rec["message"], rec["detail"] or None, where
         )
+        if event is not None:
+            yield event
+        if messages.late:
+            yield from messages.drain()
     yield from messages.finish()
 
 
@@ -414,11 +433,15 @@ def read_jsonlog(
             "user": rec.get("user"),
             "db": rec.get("dbname"),
         }
-        yield from messages.message(
+        event = messages.message(
             fields,
             str(rec.get("error_severity", "LOG")),
             str(rec["message"]),
             rec.get("detail"),
             f"{source}:{lineno}",
         )
+        if event is not None:
+            yield event
+        if messages.late:
+            yield from messages.drain()
     yield from messages.finish()
