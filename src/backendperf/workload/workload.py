@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["FingerprintStats", "Sketch", "Workload"]
 
 _SAMPLES: Final = 3
+_BUCKET_OF: dict[float, int] = {}
 
 
 class Sketch:
@@ -62,7 +63,12 @@ class Sketch:
         if value <= 1e-9:
             self.zeros += n
             return
-        key = math.ceil(math.log(value) / self._LOG_GAMMA)
+        key = _BUCKET_OF.get(value)
+        if key is None:  # logged times repeat (three decimals): remember their buckets
+            key = math.ceil(math.log(value) / self._LOG_GAMMA)
+            if len(_BUCKET_OF) > 200_000:
+                _BUCKET_OF.clear()
+            _BUCKET_OF[value] = key
         self.buckets[key] = self.buckets.get(key, 0) + n
 
     def merge(self, other: Sketch) -> None:
@@ -254,6 +260,8 @@ class Workload:
         self.read_stats: ReadStats | None = None
         self.sources: list[str] = []
         self._fingerprinters: dict[str, Fingerprinter] = {}
+        self._last_dialect: str | None = None
+        self._last_fp: Fingerprinter | None = None
 
     def _fp(self, dialect: str | None) -> Fingerprinter:
         key = dialect or "postgresql"
@@ -264,7 +272,13 @@ class Workload:
 
     def add(self, event: QueryEvent) -> None:
         """Count one event (its fingerprint is computed here, cached per statement text)."""
-        fid, text = self._fp(event.dialect)(event.statement)
+        dialect = event.dialect
+        if dialect is self._last_dialect and self._last_fp is not None:
+            fp = self._last_fp
+        else:
+            fp = self._last_fp = self._fp(dialect)
+            self._last_dialect = dialect
+        fid, text = fp(event.statement)
         stats = self.stats.get(fid)
         if stats is None:
             stats = self.stats[fid] = FingerprintStats(fid, text, event.dialect)
@@ -274,6 +288,7 @@ class Workload:
     def drop_caches(self) -> None:
         """Forget the fingerprint caches (before sending a workload to another process)."""
         self._fingerprinters.clear()
+        self._last_fp = self._last_dialect = None
 
     def extend(self, events: Iterable[QueryEvent]) -> Workload:
         for event in events:

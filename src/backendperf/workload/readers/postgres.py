@@ -154,6 +154,8 @@ class _Messages:
         self.late: list[QueryEvent] = []
 
     _last_ts: tuple[str | None, dt.datetime | None] = (None, None)
+    _who: tuple[Any, Any] = (None, None)
+    _clean_who: tuple[str | None, str | None] = (None, None)
 
     def _event(
         self,
@@ -168,14 +170,19 @@ class _Messages:
         if text != last_text:  # busy logs repeat a millisecond many times
             ts = parse_ts(text)
             self._last_ts = (text, ts)
+        who = (fields.get("user"), fields.get("db"))
+        if who != self._who:
+            self._who = who
+            self._clean_who = (_clean(who[0]), _clean(who[1]))
+        user, database = self._clean_who
         return QueryEvent(
             statement=sql,
             duration_ms=ms,
             ts=ts,
             params=parse_parameters(detail) if detail else None,
             dialect="postgresql",
-            database=_clean(fields.get("db")),
-            user=_clean(fields.get("user")),
+            database=database,
+            user=user,
             source=where,
         )
 
