@@ -53,7 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _digest(args: argparse.Namespace) -> int:
     """Read query logs and print the statements that cost the most."""
-    from backendperf.exceptions import LogFormatError
+    from backendperf.exceptions import BackendperfError
     from backendperf.workload import Workload
     from backendperf.workload import digest as report
     from backendperf.workload.readers import ReadStats, read_pgss_live
@@ -68,7 +68,7 @@ def _digest(args: argparse.Namespace) -> int:
                 workload.merge(_from_logs(args))
         else:
             workload = _from_logs(args)
-    except LogFormatError as exc:
+    except (BackendperfError, OSError) as exc:  # bad input, a missing extra, a full disk
         print(f"backendperf digest: {exc}", file=sys.stderr)
         return 2
     data = report.build(workload, top=args.top, by=args.sort)
@@ -79,8 +79,12 @@ def _digest(args: argparse.Namespace) -> int:
     else:
         text = report.render_text(data, width=args.width)
     if args.out and args.out != "-":
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"backendperf digest: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0

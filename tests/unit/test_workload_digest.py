@@ -151,6 +151,9 @@ def test_digest_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
     assert main(["digest", str(tmp_path / "missing.log")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["digest"]) == 2
+    log = str(LOGS / "pg15-stderr.sample.log")
+    assert main(["digest", log, "-o", str(tmp_path / "no" / "such" / "dir.txt")]) == 2
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_digest_reads_stdin() -> None:
