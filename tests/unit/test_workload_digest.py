@@ -229,3 +229,27 @@ def test_progress_bar_on_a_terminal(tmp_path: pathlib.Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"reading" in captured  # the bar's label, drawn on the terminal
     assert json.loads(out.read_text())["totals"]["events"] > 10 * 1639
+
+
+def test_positional_event_builder_matches_the_keyword_form() -> None:
+    """events.logged() builds QueryEvents positionally for speed; every field lands right."""
+    import datetime as dt
+
+    from backendperf.events import logged
+
+    ts = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    built = logged("S", 1.5, ts, ("a",), "mysql", "db", "u", "f:1", 3, 4, {"k": 1})
+    assert built == QueryEvent(
+        statement="S",
+        duration_ms=1.5,
+        ts=ts,
+        params=("a",),
+        dialect="mysql",
+        database="db",
+        user="u",
+        source="f:1",
+        rowcount=3,
+        rows_examined=4,
+        extra={"k": 1},
+    )
+    assert built.extra == {"k": 1} and built.calls == 1 and built.fingerprint is None

@@ -294,7 +294,11 @@ _PREPASS: Final = {False: _prepass_regex(False), True: _prepass_regex(True)}
 # Anything the simple pattern could misread (comments, quoted identifiers, dollar quotes,
 # escapes, prefixed strings like E'' or x'') sends the text down the full pass instead.
 _SIMPLE: Final = re.compile(
-    r"'(?:[^']|'')*'|(?<![A-Za-z0-9_$.])(?:0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    # Each branch starts with a literal or a character class, so the regex engine can skip
+    # to candidate positions in C; the lookbehind then rejects digits inside identifiers.
+    r"'(?:[^']|'')*'"
+    r"|[0-9.](?<=(?<![A-Za-z0-9_$.])[0-9.])"
+    r"(?:(?<=0)[xX][0-9A-Fa-f]+|(?<=\d)\d*\.?\d*(?:[eE][+-]?\d+)?|(?<=\.)\d+(?:[eE][+-]?\d+)?)"
 )
 _PREFIXED: Final = re.compile(r"[A-Za-z0-9_$]'")
 

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import QueryEvent
+from backendperf.events import QueryEvent, logged
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
@@ -79,19 +79,18 @@ def read_slow(
         if text.endswith(";"):
             text = text[:-1].rstrip()
         query_time = header.get("Query_time")
-        yield QueryEvent(
-            statement=text,
-            duration_ms=None if query_time is None else float(query_time) * 1000.0,
-            ts=header.get("ts") or ts,
-            rowcount=_int(header.get("Rows_sent")),
-            rows_examined=_int(header.get("Rows_examined")),
-            dialect="mysql",
-            database=header.get("db") or db,
-            user=header.get("user"),
-            source=f"{source}:{start}",
-            extra={
-                k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header
-            },
+        yield logged(
+            text,
+            None if query_time is None else float(query_time) * 1000.0,
+            header.get("ts") or ts,
+            None,
+            "mysql",
+            header.get("db") or db,
+            header.get("user"),
+            f"{source}:{start}",
+            _int(header.get("Rows_sent")),
+            _int(header.get("Rows_examined")),
+            {k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header},
         )
 
     for lineno, raw in enumerate(stream, first_line):

@@ -15,11 +15,11 @@ import json
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import QueryEvent
+from backendperf.events import QueryEvent, logged
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -98,7 +98,7 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{body}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL)
 
 
-_DURATION_KIND = re.compile(
+_DURATION_KIND: Final = re.compile(
     r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:$|  (?P<kind>statement|execute|parse|bind|plan)"
     r"(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$)",
     re.DOTALL,
@@ -146,9 +146,16 @@ def parse_ts(text: str | None) -> dt.datetime | None:
 class _Messages:
     """Turns PostgreSQL log messages into QueryEvents (shared by the three formats)."""
 
-    def __init__(self, stats: ReadStats, source: str) -> None:
+    def __init__(
+        self,
+        stats: ReadStats,
+        source: str,
+        get: Callable[[Any, str], Any] = dict.get,
+    ) -> None:
         self.stats = stats
         self.source = source
+        self.get = get
+        """Reads a field (ts, pid, user, db) of whatever a format passes as ``fields``."""
         self.waiting: dict[str, tuple[QueryEvent, str]] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
         self.late: list[QueryEvent] = []
@@ -161,34 +168,27 @@ class _Messages:
         self,
         sql: str,
         ms: float | None,
-        fields: dict[str, Any],
+        fields: Any,
         detail: str | None,
         where: str,
     ) -> QueryEvent:
-        text = fields.get("ts")
+        get = self.get
+        text = get(fields, "ts")
         last_text, ts = self._last_ts
         if text != last_text:  # busy logs repeat a millisecond many times
             ts = parse_ts(text)
             self._last_ts = (text, ts)
-        who = (fields.get("user"), fields.get("db"))
+        who = (get(fields, "user"), get(fields, "db"))
         if who != self._who:
             self._who = who
             self._clean_who = (_clean(who[0]), _clean(who[1]))
         user, database = self._clean_who
-        return QueryEvent(
-            statement=sql,
-            duration_ms=ms,
-            ts=ts,
-            params=parse_parameters(detail) if detail else None,
-            dialect="postgresql",
-            database=database,
-            user=user,
-            source=where,
-        )
+        params = parse_parameters(detail) if detail else None
+        return logged(sql, ms, ts, params, "postgresql", database, user, where)
 
     def message(
         self,
-        fields: dict[str, Any],
+        fields: Any,
         severity: str,
         message: str,
         detail: str | None,
@@ -204,7 +204,7 @@ class _Messages:
         if m is not None:
             kind = m["kind"]
             if kind is None:  # log_duration: the statement came on its own line before
-                pending = self.waiting.pop(str(fields.get("pid") or ""), None)
+                pending = self.waiting.pop(str(self.get(fields, "pid") or ""), None)
                 if pending is None:
                     stats.skip("duration of a protocol step (parse/bind)")
                     return None
@@ -221,7 +221,7 @@ class _Messages:
             return None
         k = _KIND.match(message)
         if k is not None and k["kind"] in ("statement", "execute"):
-            pid = str(fields.get("pid") or "")
+            pid = str(self.get(fields, "pid") or "")
             previous = self.waiting.pop(pid, None)
             if previous is not None:  # no duration came: log_duration is off
                 self.late.append(previous[0])
@@ -270,15 +270,20 @@ def read_stderr(
 ) -> Iterator[QueryEvent]:
     """Events from a stderr log whose lines start with ``prefix`` (default: Debian's)."""
     regex = prefix_regex(prefix or DEFAULT_PREFIX)
-    messages = _Messages(stats, source)
+    names = frozenset(regex.groupindex)
+
+    def get(match: Any, key: str) -> Any:
+        return match[key] if key in names else None
+
+    messages = _Messages(stats, source, get)
     message = messages.message
-    current: dict[str, Any] | None = None
+    current: Any = None
     lines: list[str] = []
     detail: list[tuple[str, str]] = []
     start = 0
+    lineno = first_line - 1
 
-    for lineno, raw in enumerate(stream, first_line):
-        stats.lines += 1
+    for lineno, raw in enumerate(stream, first_line):  # lineno is used after the loop too
         line = raw.rstrip("\r\n")
         m = regex.match(line)
         if m is None:
@@ -294,12 +299,12 @@ def read_stderr(
             else:
                 stats.bad(errors, f"{source}:{lineno}", "line does not match the log_line_prefix")
             continue
-        fields = m.groupdict()
+        fields = m  # a Match: no dict per line (``get`` reads the groups this prefix has)
         severity = fields["severity"]
         if (
             current is not None
             and severity in ("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY")
-            and fields.get("pid") == current.get("pid")
+            and get(fields, "pid") == get(current, "pid")
         ):
             detail.append((severity, fields["message"]))
             continue
@@ -328,6 +333,7 @@ def read_stderr(
             yield event
     yield from messages.drain()
     yield from messages.finish()
+    stats.lines += lineno - first_line + 1
 
 
 def _detail(parts: list[tuple[str, str]]) -> str | None:
