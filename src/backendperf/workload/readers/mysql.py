@@ -67,19 +67,19 @@ def read_slow(
     db: str | None = None  # ``use db;`` carries over to later entries of the connection
     ts: dt.datetime | None = None
 
-    def flush() -> Iterator[QueryEvent]:
+    def flush() -> QueryEvent | None:
         if not sql:
             if header:
                 stats.skip("entry without a statement")
-            return
+            return None
         text = "\n".join(sql).strip()
         if _ONLY_COMMENT.match(text):
             stats.skip("comment-only statement")
-            return
+            return None
         if text.endswith(";"):
             text = text[:-1].rstrip()
         query_time = header.get("Query_time")
-        yield logged(
+        return logged(
             text,
             None if query_time is None else float(query_time) * 1000.0,
             header.get("ts") or ts,
@@ -93,23 +93,30 @@ def read_slow(
             {k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header},
         )
 
-    for lineno, raw in enumerate(stream, first_line):
-        stats.lines += 1
+    lineno = first_line - 1
+    for lineno, raw in enumerate(stream, first_line):  # lineno is used after the loop too
         line = raw.rstrip("\r\n")
-        if line.startswith("# "):
-            if line.startswith(("# Time:", "# User@Host:")) and (sql or "Query_time" in header):
-                yield from flush()
-                header, sql = {}, []
-            if line.startswith("# Time:"):
-                ts = _time_header(line[7:])
+        if line[:2] == "# ":
+            tag = line[2:6]  # dispatch on four characters: most header lines are ignored
+            if (tag == "User" and line.startswith("# User@Host:")) or (
+                tag == "Time" and line.startswith("# Time:")
+            ):
+                if sql or "Query_time" in header:  # the previous entry is complete
+                    event = flush()
+                    if event is not None:
+                        yield event
+                    header, sql = {}, []
+                if tag == "Time":
+                    ts = _time_header(line[7:])
+                    continue
+                if not header:
+                    start = lineno
+                m = _USER_HOST.match(line)
+                header["user"] = (m["user"] or None) if m is not None else None
                 continue
             if not header:
                 start = lineno
-            m = _USER_HOST.match(line)
-            if m is not None:
-                header["user"] = m["user"] or None
-                continue
-            if line.startswith("# Query_time:"):
+            if tag == "Quer":
                 q = _QUERY_TIME.match(line)
                 if q is not None:
                     header["Query_time"] = float(q[1])
@@ -117,36 +124,38 @@ def read_slow(
                     header["Rows_sent"] = int(q[3])
                     header["Rows_examined"] = int(q[4])
                     continue
-            elif line.startswith("# Thread_id:"):
-                s = _SCHEMA.search(line)
-                if s is not None and s["db"]:
-                    header["db"] = s["db"]
+            elif tag == "Thre":
+                sch = _SCHEMA.search(line)
+                if sch is not None and sch["db"]:
+                    header["db"] = sch["db"]
                 t = _THREAD.match(line)
                 if t is not None:
                     header["Thread_id"] = int(t[1])
                 continue
-            elif line.startswith("# Rows_affected:"):
+            elif tag == "Rows" and line.startswith("# Rows_affected:"):
                 r = _ROWS_AFFECTED.match(line)
                 if r is not None:
                     header["Rows_affected"] = int(r[1])
                 continue
-            elif not line.startswith(("# Schema:", "# Query_time", "# Bytes_sent", "# QC_hit")):
+            elif tag not in ("Sche", "Byte", "QC_h"):
                 continue  # innodb, query plan and other verbose lines: not needed
             if "Schema:" in line:  # MySQL 8 / Percona spell the header lines differently
-                s = _SCHEMA.search(line)
-                if s is not None and s["db"]:
-                    header["db"] = s["db"]
+                sch = _SCHEMA.search(line)
+                if sch is not None and sch["db"]:
+                    header["db"] = sch["db"]
             for key, value in _PAIRS.findall(line):
                 number = _number(value)
                 if number is not None:
                     header.setdefault(key, number)
             continue
-        if line == "#" or line.startswith("# explain:"):
+        if line == "#":
             continue
         if (", Version: " in line or line.startswith(("Tcp port:", "Time"))) and _BANNER.match(
             line
         ):
-            yield from flush()
+            event = flush()
+            if event is not None:
+                yield event
             header, sql = {}, []
             stats.skip("server banner")
             continue
@@ -163,7 +172,10 @@ def read_slow(
                 stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
                 continue
         sql.append(line)
-    yield from flush()
+    event = flush()
+    if event is not None:
+        yield event
+    stats.lines += lineno - first_line + 1
 
 
 def _int(value: Any) -> int | None:
