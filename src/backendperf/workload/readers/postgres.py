@@ -103,6 +103,10 @@ _DURATION_KIND: Final = re.compile(
     r"(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$)",
     re.DOTALL,
 )
+_STEP_SKIPS: Final = {
+    "parse": "parse step (the execute is counted)",
+    "bind": "bind step (the execute is counted)",
+}
 _KIND = re.compile(
     r"(?P<kind>statement|execute|parse|bind|plan)(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$", re.DOTALL
 )
@@ -156,7 +160,7 @@ class _Messages:
         self.source = source
         self.get = get
         """Reads a field (ts, pid, user, db) of whatever a format passes as ``fields``."""
-        self.waiting: dict[str, tuple[QueryEvent, str]] = {}
+        self.waiting: dict[str, tuple[QueryEvent, int]] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
         self.late: list[QueryEvent] = []
 
@@ -170,7 +174,7 @@ class _Messages:
         ms: float | None,
         fields: Any,
         detail: str | None,
-        where: str,
+        line: int,
     ) -> QueryEvent:
         get = self.get
         text = get(fields, "ts")
@@ -184,6 +188,7 @@ class _Messages:
             self._clean_who = (_clean(who[0]), _clean(who[1]))
         user, database = self._clean_who
         params = parse_parameters(detail) if detail else None
+        where = f"{self.source}:{line}"  # formatted only for events, not for skipped lines
         return logged(sql, ms, ts, params, "postgresql", database, user, where)
 
     def message(
@@ -192,7 +197,7 @@ class _Messages:
         severity: str,
         message: str,
         detail: str | None,
-        where: str,
+        line: int,
     ) -> QueryEvent | None:
         """The event this message completes, if any (a plain call, not a generator: it runs
         once per log line). A statement left without its duration goes to :attr:`late`."""
@@ -210,11 +215,11 @@ class _Messages:
                     return None
                 return _with_duration(pending[0], float(m["ms"]))
             if kind in {"statement", "execute"}:
-                return self._event(m["sql"].strip(), float(m["ms"]), fields, detail, where)
+                return self._event(m["sql"].strip(), float(m["ms"]), fields, detail, line)
             if kind == "plan":
                 stats.skip("auto_explain plan (its statement is logged on its own)")
             else:
-                stats.skip(f"{kind} step (the execute is counted)")
+                stats.skip(_STEP_SKIPS[kind])
             return None
         if message.startswith("duration: "):
             stats.skip("unrecognized duration message")
@@ -226,8 +231,8 @@ class _Messages:
             if previous is not None:  # no duration came: log_duration is off
                 self.late.append(previous[0])
             self.waiting[pid] = (
-                self._event(k["sql"].strip(), None, fields, detail, where),
-                where,
+                self._event(k["sql"].strip(), None, fields, detail, line),
+                line,
             )
             return None
         stats.skip("other message (connections, checkpoints, ...)")
@@ -314,7 +319,7 @@ def read_stderr(
                 current["severity"],
                 lines[0] if len(lines) == 1 else "\n".join(lines),
                 _detail(detail) if detail else None,
-                f"{source}:{start}",
+                start,
             )
             if event is not None:
                 yield event
@@ -327,7 +332,7 @@ def read_stderr(
             current["severity"],
             "\n".join(lines),
             _detail(detail) if detail else None,
-            f"{source}:{start}",
+            start,
         )
         if event is not None:
             yield event
@@ -393,10 +398,12 @@ def read_csvlog(
             stats.bad(errors, f"{source}:{first_line - 1 + reader.line_num}", f"bad CSV: {exc}")
             continue
         stats.lines += first_line - 1 + reader.line_num - previous_line
-        where = f"{source}:{previous_line + 1}"
+        row_line = previous_line + 1
         previous_line = first_line - 1 + reader.line_num
         if len(row) < 23:
-            stats.bad(errors, where, f"{len(row)} CSV columns, a csvlog row has 23 or more")
+            stats.bad(
+                errors, f"{source}:{row_line}", f"{len(row)} CSV columns, a csvlog row has 23+"
+            )
             continue
         rec = dict(zip(_CSV_COLUMNS, row, strict=False))
         fields = {
@@ -406,7 +413,7 @@ def read_csvlog(
             "db": rec["database_name"],
         }
         event = messages.message(
-            fields, rec["error_severity"], rec["message"], rec["detail"] or None, where
+            fields, rec["error_severity"], rec["message"], rec["detail"] or None, row_line
         )
         if event is not None:
             yield event
@@ -451,7 +458,7 @@ def read_jsonlog(
             str(rec.get("error_severity", "LOG")),
             str(rec["message"]),
             rec.get("detail"),
-            f"{source}:{lineno}",
+            lineno,
         )
         if event is not None:
             yield event
