@@ -71,18 +71,8 @@ def build(workload: Workload, *, top: int = 20, by: str = "total") -> dict[str, 
     """The report as plain data (see docs/digest.md for the schema)."""
     grand = workload.total_ms
     first, last = workload.span()
-    by_db: dict[str, Counter[str]] = {}
-    by_user: dict[str, Counter[str]] = {}
     histogram = Sketch()
     for s in workload.stats.values():
-        for name, n in s.databases.items():
-            c = by_db.setdefault(name, Counter())
-            c["calls"] += n
-            c["total_ms"] += s.total_ms * n / s.count  # type: ignore[assignment]
-        for name, n in s.users.items():
-            c = by_user.setdefault(name, Counter())
-            c["calls"] += n
-            c["total_ms"] += s.total_ms * n / s.count  # type: ignore[assignment]
         histogram.merge(s.sketch)
     rs = workload.read_stats
     return {
@@ -102,16 +92,21 @@ def build(workload: Workload, *, top: int = 20, by: str = "total") -> dict[str, 
             "malformed_examples": rs.examples if rs else [],
         },
         "statements": [_statement(i, s, grand) for i, s in enumerate(workload.top(top, by=by), 1)],
-        "by_database": {
-            k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
-            for k, v in sorted(by_db.items())
-        },
-        "by_user": {
-            k: {"calls": int(v["calls"]), "total_ms": _round(float(v["total_ms"]))}
-            for k, v in sorted(by_user.items())
-        },
+        "by_database": _breakdown(workload, "databases"),
+        "by_user": _breakdown(workload, "users"),
         "histogram": [[_round(b), n] for b, n in histogram.histogram()],
     }
+
+
+def _breakdown(workload: Workload, attribute: str) -> dict[str, dict[str, Any]]:
+    """Calls and time per database (or user); a statement's time is shared by its calls."""
+    calls: Counter[str] = Counter()
+    time: dict[str, float] = {}
+    for s in workload.stats.values():
+        for name, n in getattr(s, attribute).items():
+            calls[name] += n
+            time[name] = time.get(name, 0.0) + s.total_ms * n / s.count
+    return {k: {"calls": calls[k], "total_ms": _round(time[k])} for k in sorted(calls)}
 
 
 def render_json(report: dict[str, Any]) -> str:

@@ -116,7 +116,6 @@ def read_parallel(
     result = Workload.from_logs(
         whole, format=format, errors=errors, log_line_prefix=log_line_prefix
     )
-    result.sources = [str(p) for p in paths]
     if len(tasks) == 1:
         path, fmt, byte_range = tasks[0]
         result.merge(_work(path, fmt, byte_range, errors, log_line_prefix))

@@ -201,16 +201,12 @@ class FingerprintStats:
 
     def _sample(self, event: QueryEvent) -> None:
         samples = self.samples
-        if len(samples) == _SAMPLES:  # full: only a new slowest one gets in
-            full_ms = event.duration_ms
-            top = samples[0].duration_ms
-            if full_ms is None or (top is not None and full_ms / event.calls <= top):
-                return
         ms = event.duration_ms
         per_call = None if ms is None else ms / event.calls
-        slowest = samples[0].duration_ms if samples else None
-        if samples and not (per_call is not None and (slowest is None or per_call > slowest)):
-            samples.append(_sample_of(event, per_call))
+        top = samples[0].duration_ms if samples else None
+        if samples and (per_call is None or (top is not None and per_call <= top)):
+            if len(samples) < _SAMPLES:  # not the slowest: kept only while there is room
+                samples.append(_sample_of(event, per_call))
             return
         samples.insert(0, _sample_of(event, per_call))
         del samples[_SAMPLES:]

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import json
 import re
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from backendperf.events import QueryEvent, logged
@@ -160,9 +161,8 @@ class _Messages:
         self.source = source
         self.get = get
         """Reads a field (ts, pid, user, db) of whatever a format passes as ``fields``."""
-        self.waiting: dict[str, tuple[QueryEvent, int]] = {}
+        self.waiting: dict[str, QueryEvent] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
-        self.late: list[QueryEvent] = []
 
     _last_ts: tuple[str | None, dt.datetime | None] = (None, None)
     _who: tuple[Any, Any] = (None, None)
@@ -198,13 +198,13 @@ class _Messages:
         message: str,
         detail: str | None,
         line: int,
-    ) -> QueryEvent | None:
-        """The event this message completes, if any (a plain call, not a generator: it runs
-        once per log line). A statement left without its duration goes to :attr:`late`."""
+    ) -> tuple[QueryEvent, ...]:
+        """The events this message completes: usually none or one; a plain call returning a
+        tuple, not a generator, because it runs once per log line."""
         stats = self.stats
         if severity != "LOG":
             stats.skip("error" if severity in ("ERROR", "FATAL", "PANIC") else severity.lower())
-            return None
+            return ()
         m = _DURATION_KIND.match(message)
         if m is not None:
             kind = m["kind"]
@@ -212,40 +212,30 @@ class _Messages:
                 pending = self.waiting.pop(str(self.get(fields, "pid") or ""), None)
                 if pending is None:
                     stats.skip("duration of a protocol step (parse/bind)")
-                    return None
-                return _with_duration(pending[0], float(m["ms"]))
+                    return ()
+                return (replace(pending, duration_ms=float(m["ms"])),)
             if kind in {"statement", "execute"}:
-                return self._event(m["sql"].strip(), float(m["ms"]), fields, detail, line)
+                return (self._event(m["sql"].strip(), float(m["ms"]), fields, detail, line),)
             if kind == "plan":
                 stats.skip("auto_explain plan (its statement is logged on its own)")
             else:
                 stats.skip(_STEP_SKIPS[kind])
-            return None
+            return ()
         if message.startswith("duration: "):
             stats.skip("unrecognized duration message")
-            return None
+            return ()
         k = _KIND.match(message)
         if k is not None and k["kind"] in ("statement", "execute"):
             pid = str(self.get(fields, "pid") or "")
             previous = self.waiting.pop(pid, None)
-            if previous is not None:  # no duration came: log_duration is off
-                self.late.append(previous[0])
-            self.waiting[pid] = (
-                self._event(k["sql"].strip(), None, fields, detail, line),
-                line,
-            )
-            return None
+            self.waiting[pid] = self._event(k["sql"].strip(), None, fields, detail, line)
+            # no duration came for the previous one: log_duration is off
+            return () if previous is None else (previous,)
         stats.skip("other message (connections, checkpoints, ...)")
-        return None
-
-    def drain(self) -> Iterator[QueryEvent]:
-        """Events completed out of turn (see :meth:`message`)."""
-        late, self.late = self.late, []
-        yield from late
+        return ()
 
     def finish(self) -> Iterator[QueryEvent]:
-        for event, _ in self.waiting.values():
-            yield event
+        yield from self.waiting.values()
         self.waiting.clear()
 
 
@@ -253,12 +243,6 @@ def _clean(value: Any) -> str | None:
     if not value or value == "[unknown]":
         return None
     return str(value)
-
-
-def _with_duration(event: QueryEvent, ms: float) -> QueryEvent:
-    from dataclasses import replace
-
-    return replace(event, duration_ms=ms)
 
 
 # -- stderr --------------------------------------------------------------------------------
@@ -314,29 +298,22 @@ def read_stderr(
             detail.append((severity, fields["message"]))
             continue
         if current is not None:  # the previous message is complete
-            event = message(
+            yield from message(
                 current,
                 current["severity"],
                 lines[0] if len(lines) == 1 else "\n".join(lines),
                 _detail(detail) if detail else None,
                 start,
             )
-            if event is not None:
-                yield event
-            if messages.late:
-                yield from messages.drain()
         current, lines, detail, start = fields, [fields["message"]], [], lineno
     if current is not None:
-        event = message(
+        yield from message(
             current,
             current["severity"],
             "\n".join(lines),
             _detail(detail) if detail else None,
             start,
         )
-        if event is not None:
-            yield event
-    yield from messages.drain()
     yield from messages.finish()
     stats.lines += lineno - first_line + 1
 
@@ -412,13 +389,9 @@ def read_csvlog(
             "user": rec["user_name"],
             "db": rec["database_name"],
         }
-        event = messages.message(
+        yield from messages.message(
             fields, rec["error_severity"], rec["message"], rec["detail"] or None, row_line
         )
-        if event is not None:
-            yield event
-        if messages.late:
-            yield from messages.drain()
     yield from messages.finish()
 
 
@@ -453,15 +426,11 @@ def read_jsonlog(
             "user": rec.get("user"),
             "db": rec.get("dbname"),
         }
-        event = messages.message(
+        yield from messages.message(
             fields,
             str(rec.get("error_severity", "LOG")),
             str(rec["message"]),
             rec.get("detail"),
             lineno,
         )
-        if event is not None:
-            yield event
-        if messages.late:
-            yield from messages.drain()
     yield from messages.finish()
