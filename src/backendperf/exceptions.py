@@ -9,16 +9,26 @@ know about this library::
     ├── UnhashableArgumentError (+ TypeError)  a cached call got an argument that cannot be a key
     ├── SerializationError (+ TypeError)       a value a remote cache backend cannot store
     ├── MissingDependencyError (+ ImportError) an optional extra is not installed
-    └── LogFormatError (+ ValueError)          a query log cannot be read
+    ├── LogFormatError (+ ValueError)          a query log cannot be read
+    └── NPlusOneError (+ AssertionError)       a profile found an N+1 pattern (on_nplusone="raise")
+
+    NPlusOneWarning (UserWarning)              the same finding with on_nplusone="warn"
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "BackendperfError",
     "ConfigurationError",
     "LogFormatError",
     "MissingDependencyError",
+    "NPlusOneError",
+    "NPlusOneWarning",
     "SerializationError",
     "UnhashableArgumentError",
 ]
@@ -74,3 +84,18 @@ class MissingDependencyError(BackendperfError, ImportError):
 
 class LogFormatError(BackendperfError, ValueError):
     """A query log that cannot be read (unknown format, or a bad line at error level RAISE)."""
+
+
+class NPlusOneError(BackendperfError, AssertionError):
+    """A profile with ``on_nplusone="raise"`` saw one statement shape repeated N times.
+
+    ``findings`` holds the :class:`~backendperf.profiling.NPlusOne` records.
+    """
+
+    def __init__(self, message: str, findings: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+class NPlusOneWarning(UserWarning):
+    """A profile with ``on_nplusone="warn"`` saw one statement shape repeated N times."""
