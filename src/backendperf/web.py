@@ -2,7 +2,8 @@
 
 Neither imports a web framework. Each request runs in its own
 :class:`~backendperf.profiling.Profile` (so the statements an instrumented engine runs while
-serving it are counted there), and when it ends one summary line is logged to ``logging.getLogger("backendperf")``::
+serving it are counted there), and when it ends one summary line is logged to the
+``backendperf`` logger::
 
     GET /users: 12 statements, 3.4 ms; N+1: 1
 
