@@ -92,6 +92,7 @@ class Instrumentation:
         redact: Callable[[str, Any], Any] | None,
         explain_slow: bool,
         callers: Callers,
+        lazy_loads: bool = True,
     ) -> None:
         if slow_ms is not None and slow_ms < 0:
             raise ConfigurationError(f"slow_ms={slow_ms}: must be >= 0 (or None for no slow log)")
@@ -117,6 +118,7 @@ class Instrumentation:
         self._explainer: _Explainer | None = None
         self._global = any(isinstance(t, type) for t in self._targets)
         self._all_callers = callers == "all"
+        self.lazy_loads = lazy_loads
 
     # -- hooks (one call per statement) -----------------------------------------------------
 
@@ -335,7 +337,8 @@ class Instrumentation:
             for name, fn in self._hooks():
                 event.listen(target, name, fn)
             _INSTALLED[target] = self
-        _orm_hook_acquire()
+        if self.lazy_loads:
+            _orm_hook_acquire()
         self.installed = True
 
     def uninstrument(self) -> None:
@@ -353,7 +356,8 @@ class Instrumentation:
                         event.remove(target, name, fn)
                 if _INSTALLED.get(target) is self:
                     del _INSTALLED[target]
-            _orm_hook_release()
+            if self.lazy_loads:
+                _orm_hook_release()
         if self._explainer is not None:
             self._explainer.stop()
         for sink in self._owned:
@@ -427,6 +431,7 @@ def instrument(
     redact: Callable[[str, Any], Any] | None = None,
     explain_slow: bool = False,
     callers: Callers = "slow",
+    lazy_loads: bool = True,
 ) -> Instrumentation:
     """Time every statement that ``target`` runs; return the :class:`Instrumentation`.
 
@@ -444,6 +449,10 @@ def instrument(
             is executed again) and log the plan; once per statement shape.
         callers: whose application line to find: ``"slow"`` statements (and, in a profile,
             the first of each shape and N+1 findings), ``"all"``, or ``"never"``.
+        lazy_loads: tag ORM lazy loads through the public ``do_orm_execute`` event, so N+1
+            findings name the relationship and the loader option to use. SQLAlchemy then
+            prepares every ORM statement of every Session twice (about 5 µs each, see
+            docs/benchmarks.md); ``False`` saves that and reports N+1s without the name.
 
     Instrumenting the same target again returns the same handle (its options stay).
     """
@@ -469,6 +478,7 @@ def instrument(
             redact=redact,
             explain_slow=explain_slow,
             callers=callers,
+            lazy_loads=lazy_loads,
         )
         handle._install()
         return handle

@@ -516,3 +516,45 @@ def test_profile_matches_model(calls: list[tuple[str, int]]) -> None:
     assert len(p.by_fingerprint()) == len(model)
     engine.dispose()
     warnings.simplefilter("default")
+
+
+def test_docs_middleware_examples_run(engine: sa.Engine) -> None:
+    """The runnable (```python) blocks of docs/middleware.md run as written."""
+    import re
+
+    text = (pathlib.Path(__file__).parents[2] / "docs" / "middleware.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    assert blocks
+    scope: dict[str, object] = {"engine": engine, "__name__": "docs_middleware"}
+    try:
+        for block in blocks:
+            exec(compile(block, "docs/middleware.md", "exec", dont_inherit=True), scope)
+    finally:
+        instrument(engine).uninstrument()
+
+
+def test_event_json_has_every_field() -> None:
+    """to_json (built by hand for speed) writes every QueryEvent field and round-trips."""
+    import dataclasses
+    import datetime as dt
+
+    event_ = QueryEvent(
+        statement="SELECT 1",
+        duration_ms=1.5,
+        ts=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        fingerprint="f",
+        params=(1, "a"),
+        rowcount=1,
+        rows_examined=2,
+        dialect="sqlite",
+        database="db",
+        user="u",
+        caller="a.py:1:f",
+        scope="s",
+        calls=2,
+        source="x:1",
+        extra={"k": 1},
+    )
+    data = json.loads(event_.to_json())
+    assert set(data) == {f.name for f in dataclasses.fields(QueryEvent)}
+    assert QueryEvent.from_json(event_.to_json()) == event_

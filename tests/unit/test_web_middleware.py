@@ -71,7 +71,7 @@ def test_bare_asgi_app_concurrent_requests(
 
     with caplog.at_level(logging.INFO, logger="backendperf"):
         results = asyncio.run(main())
-    for n, sent in zip((2, 5, 9), results):
+    for n, sent in zip((2, 5, 9), results, strict=True):
         headers = dict(sent[0]["headers"])
         assert headers[b"server-timing"].startswith(b"db;dur=")
         assert headers[b"server-timing"].endswith(f'desc="{n} queries"'.encode())
