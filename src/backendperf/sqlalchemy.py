@@ -206,7 +206,10 @@ class Instrumentation:
         root.total_ms += ms
         stats = root._stats.get(fingerprint)
         if stats is None:
-            stats = root._stats[fingerprint] = _Stats(fingerprint, normalized, statement, 0)
+            # setdefault: two threads meeting a new shape at once must share one entry
+            stats = root._stats.setdefault(
+                fingerprint, _Stats(fingerprint, normalized, statement, 0)
+            )
         stats.count += 1
         stats.total_ms += ms
         stats.max_ms = max(stats.max_ms, ms)
