@@ -346,6 +346,7 @@ class Profile:
         nplusone: int | None = 5,
         on_nplusone: OnNPlusOne = "log",
         max_statements: int | None = 10_000,
+        log: bool = False,
         _root: bool = False,
     ) -> None:
         if nplusone is not None and nplusone < 2:
@@ -355,6 +356,7 @@ class Profile:
                 f"on_nplusone={on_nplusone!r}: use 'log', 'warn', 'raise' or 'ignore'"
             )
         self.name = name
+        self.log = log
         self.count = 0
         """Statements recorded (an ``executemany`` counts once)."""
         self.total_ms = 0.0
@@ -505,6 +507,8 @@ class Profile:
                 _SCOPES.reset(token)
             except ValueError:  # exited in another context (e.g. an async generator)
                 _SCOPES.set(tuple(p for p in _SCOPES.get() if p is not self))
+        if self.log:
+            logger.info("%s", self.summary(), extra={"profile": self})
         if self._findings and exc_type is None:
             self._report()
 
@@ -543,20 +547,63 @@ class Profile:
                 },
             )
 
+    def __call__(self, fn: F) -> F:
+        """Decorate ``fn``: each call runs in a fresh profile with this one's options."""
+        name = self.name or getattr(fn, "__qualname__", None)
+
+        def fresh() -> Profile:
+            return Profile(
+                name,
+                nplusone=self.nplusone_threshold,
+                on_nplusone=self.on_nplusone,
+                max_statements=self.max_statements,
+                log=self.log,
+            )
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def awrapper(*args: Any, **kwargs: Any) -> Any:
+                with fresh():
+                    return await fn(*args, **kwargs)
+
+            return awrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with fresh():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
     def __repr__(self) -> str:
         return f"<Profile {self.summary()}>"
 
 
-class profile:
+def profile(
+    name: str | None = None,
+    *,
+    nplusone: int | None = 5,
+    on_nplusone: OnNPlusOne = "log",
+    max_statements: int | None = 10_000,
+    log: bool = False,
+) -> Profile:
     """A profiling scope: a context manager (sync and async) and a decorator.
+
+    Args:
+        name: shown in summaries and N+1 reports, and stored as each event's ``scope``
+            (a decorated function's qualified name by default).
+        nplusone: repeats of one statement shape that make an N+1 finding (``None``: off).
+        on_nplusone: on closing with findings: ``"log"``, ``"warn"``, ``"raise"``, ``"ignore"``.
+        max_statements: statements kept for :attr:`Profile.statements` (all are counted).
+        log: log the one-line summary when the scope closes.
 
     >>> with profile("report") as p:
     ...     pass
     >>> p.summary()
     'report: 0 statements, 0.0 ms'
 
-    As a decorator, each call runs in a fresh :class:`Profile`; its N+1 findings are handled
-    per ``on_nplusone`` and, with ``log=True``, its summary is logged when the call returns.
+    As a decorator, each call runs in a fresh :class:`Profile` with these options.
 
     >>> @profile(log=True)
     ... def job() -> int:
@@ -564,83 +611,9 @@ class profile:
     >>> job()
     1
     """
-
-    def __init__(
-        self,
-        name: str | None = None,
-        *,
-        nplusone: int | None = 5,
-        on_nplusone: OnNPlusOne = "log",
-        max_statements: int | None = 10_000,
-        log: bool = False,
-    ) -> None:
-        self._options: dict[str, Any] = {
-            "nplusone": nplusone,
-            "on_nplusone": on_nplusone,
-            "max_statements": max_statements,
-        }
-        self._name = name
-        self._log = log
-        self._active: list[Profile] = []
-        Profile(name, **self._options)  # validate the options now, not at first use
-
-    def _new(self, name: str | None) -> Profile:
-        return Profile(name, **self._options)
-
-    def __enter__(self) -> Profile:
-        p = self._new(self._name)
-        self._active.append(p)
-        return p.__enter__()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        p = self._active.pop()
-        p.__exit__(exc_type, exc, tb)
-        if self._log:
-            logger.info("%s", p.summary(), extra={"profile": p})
-
-    async def __aenter__(self) -> Profile:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, fn: F) -> F:
-        name = self._name or getattr(fn, "__qualname__", None)
-        log = self._log
-
-        def finish(p: Profile) -> None:
-            if log:
-                logger.info("%s", p.summary(), extra={"profile": p})
-
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                with self._new(name) as p:
-                    result = await fn(*args, **kwargs)
-                finish(p)
-                return result
-
-            return awrapper  # type: ignore[return-value]
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._new(name) as p:
-                result = fn(*args, **kwargs)
-            finish(p)
-            return result
-
-        return wrapper  # type: ignore[return-value]
+    return Profile(
+        name, nplusone=nplusone, on_nplusone=on_nplusone, max_statements=max_statements, log=log
+    )
 
 
 # --------------------------------------------------------------------------------------------

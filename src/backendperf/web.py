@@ -44,26 +44,33 @@ __all__ = ["QueryProfileMiddleware", "QueryProfileWSGIMiddleware"]
 logger = logging.getLogger("backendperf")
 
 
-class _Options:
+class _Middleware:
+    """What both middlewares share: their options and the per-request summary line."""
+
     def __init__(
         self,
+        app: Any,
         *,
-        server_timing: bool,
-        nplusone: int | None,
-        on_nplusone: OnNPlusOne,
-        log_level: int | None,
-        max_statements: int | None,
+        server_timing: bool = False,
+        nplusone: int | None = 5,
+        on_nplusone: OnNPlusOne = "log",
+        log_level: int | None = logging.INFO,
+        max_statements: int | None = 1_000,
     ) -> None:
+        self.app = app
         self.server_timing = server_timing
         self.log_level = log_level
-        self.profile_options: dict[str, Any] = {
+        self._profile_options: dict[str, Any] = {
             "nplusone": nplusone,
             "on_nplusone": on_nplusone,
             "max_statements": max_statements,
         }
-        Profile(**self.profile_options)  # validate now
+        Profile(**self._profile_options)  # validate now, not at the first request
 
-    def finish(self, p: Profile) -> None:
+    def _profile(self, name: str) -> Profile:
+        return Profile(name, **self._profile_options)
+
+    def _finish(self, p: Profile) -> None:
         if self.log_level is not None and logger.isEnabledFor(self.log_level):
             logger.log(
                 self.log_level,
@@ -78,7 +85,7 @@ class _Options:
             )
 
 
-class QueryProfileMiddleware:
+class QueryProfileMiddleware(_Middleware):
     """ASGI middleware: profile each HTTP request, log its summary, optionally ``Server-Timing``.
 
     Args:
@@ -92,32 +99,11 @@ class QueryProfileMiddleware:
         max_statements: statements kept per request for :attr:`Profile.statements`.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        server_timing: bool = False,
-        nplusone: int | None = 5,
-        on_nplusone: OnNPlusOne = "log",
-        log_level: int | None = logging.INFO,
-        max_statements: int | None = 1_000,
-    ) -> None:
-        self.app = app
-        self._options = _Options(
-            server_timing=server_timing,
-            nplusone=nplusone,
-            on_nplusone=on_nplusone,
-            log_level=log_level,
-            max_statements=max_statements,
-        )
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        options = self._options
-        name = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
-        p = Profile(name, **options.profile_options)
+        p = self._profile(f"{scope.get('method', 'GET')} {scope.get('path', '')}")
 
         async def send_with_timing(message: Message) -> None:
             if message.get("type") == "http.response.start":
@@ -127,40 +113,19 @@ class QueryProfileMiddleware:
             await send(message)
 
         with p:
-            await self.app(scope, receive, send_with_timing if options.server_timing else send)
-        options.finish(p)
+            await self.app(scope, receive, send_with_timing if self.server_timing else send)
+        self._finish(p)
 
 
-class QueryProfileWSGIMiddleware:
+class QueryProfileWSGIMiddleware(_Middleware):
     """WSGI middleware: the same as :class:`QueryProfileMiddleware` for WSGI applications.
 
     The request's profile ends when the application returns its response iterable; queries
     a streamed body runs while it is being sent are not counted.
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        server_timing: bool = False,
-        nplusone: int | None = 5,
-        on_nplusone: OnNPlusOne = "log",
-        log_level: int | None = logging.INFO,
-        max_statements: int | None = 1_000,
-    ) -> None:
-        self.app = app
-        self._options = _Options(
-            server_timing=server_timing,
-            nplusone=nplusone,
-            on_nplusone=on_nplusone,
-            log_level=log_level,
-            max_statements=max_statements,
-        )
-
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        options = self._options
-        name = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '')}"
-        p = Profile(name, **options.profile_options)
+        p = self._profile(f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '')}")
         state: dict[str, Any] = {"pending": None, "write": None, "returned": False}
 
         def send_start() -> Any:
@@ -186,9 +151,11 @@ class QueryProfileWSGIMiddleware:
             return write
 
         with p:
-            body = self.app(environ, deferred_start if options.server_timing else start_response)
+            body: Iterable[bytes] = self.app(
+                environ, deferred_start if self.server_timing else start_response
+            )
         state["returned"] = True
         if state["pending"] is not None:
             send_start()
-        options.finish(p)
+        self._finish(p)
         return body

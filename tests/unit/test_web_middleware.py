@@ -183,3 +183,17 @@ def test_wsgi_lazy_start_response_and_write() -> None:
     QueryProfileWSGIMiddleware(write_app, server_timing=True)(env, start_response)
     assert [dict(h)["Server-Timing"] for _, h in out] == ['db;dur=0.0;desc="0 queries"'] * 2
     assert written == [b"legacy"]
+
+
+def test_web_and_profiling_import_no_framework() -> None:
+    """backendperf.web and backendperf.profiling load no SQLAlchemy and no web framework."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backendperf.web, backendperf.profiling; "
+        "print(sorted(m for m in ('sqlalchemy', 'starlette', 'flask', 'sqlglot') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
