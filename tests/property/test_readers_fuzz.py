@@ -48,3 +48,78 @@ def test_format_detection_never_crashes(data: bytes) -> None:
         fh.flush()
         with contextlib.suppress(LogFormatError):
             list(read(fh.name, errors="ignore"))
+
+
+# Slow-log pieces: every header layout the servers write, and the odd lines around them.
+SLOW_LINES = [
+    "# Time: 261128  7:01:47\n",
+    "# Time: 2026-11-28T07:01:47.123456Z\n",
+    "# Time:261128  7:01:48\n",
+    "# User@Host: root[root] @ localhost []\n",
+    "# User@Host: app[app] @ localhost []  Id:     8\n",
+    "# User@Host: [root] @ localhost []\n",
+    "# User@Host: broken\n",
+    "# Thread_id: 8  Schema: sbtest  QC_hit: No\n",
+    "# Thread_id: 9  Schema:   QC_hit: No\n",
+    "# Thread_id: 10  QC_hit: No  Schema: other\n",
+    "# Query_time: 0.000159  Lock_time: 0.000033  Rows_sent: 1  Rows_examined: 1\n",
+    "# Query_time: 1.5  Lock_time: 0  Rows_sent: 10  Rows_examined: 2000  Rows_affected: 0\n",
+    "# Query_time: 1.2.3  Lock_time: 0.0  Rows_sent: 1  Rows_examined: 1\n",
+    "# Rows_affected: 3  Bytes_sent: 52\n",
+    "# Rows_affected: x\n",
+    "# Schema: shop  Last_errno: 0  Killed: 0\n",
+    "# Bytes_sent: 123  Tmp_tables: 0\n",
+    "# Full_scan: No  Full_join: No\n",
+    "#\n",
+    "use sbtest;\n",
+    "USE `shop`;\n",
+    "use broken\n",
+    "SET timestamp=1795865481;\n",
+    "SET timestamp=1795865482.5;\n",
+    "SELECT c FROM sbtest1 WHERE id=10073;\n",
+    "UPDATE t SET a = 'x;y'\n",
+    "  WHERE id IN (1, 2);\n",
+    "-- only a comment\n",
+    "/* hint */ SELECT 1;\n",
+    "#comment line\n",
+    "\n",
+    "Time                 Id Command    Argument\n",
+    "/usr/sbin/mariadbd, Version: 10.11.19-MariaDB-log (Debian 12). started with:\n",
+    "Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\n",
+    "TimeStamp column;\n",
+    "set timestamp=5;\n",
+    "SELECT 2\r\n",
+    "SELECT 'no newline at the end'",
+]
+ENTRY = (
+    "# User@Host: root[root] @ localhost []\n"
+    "# Thread_id: 8  Schema: sbtest  QC_hit: No\n"
+    "# Query_time: 0.000159  Lock_time: 0.000033  Rows_sent: 1  Rows_examined: 1\n"
+    "# Rows_affected: 0  Bytes_sent: 0\n"
+    "SET timestamp=1795865481;\n"
+    "SELECT c FROM sbtest2 WHERE id=10073;\n"
+)
+slow_logs = st.lists(
+    st.sampled_from(SLOW_LINES) | st.just(ENTRY) | st.just(ENTRY) | st.text(max_size=30),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(slow_logs, st.sampled_from([1, 7, 64, 300, 1 << 20]))
+def test_fast_slow_log_reader_matches_line_reader(text: str, chunk: int) -> None:
+    """read_slow (whole entries by one regex, in chunks) gives exactly the events, counts and
+    line numbers of the line-by-line reader, for any mix of entries, odd header lines,
+    banners, CRLF and junk, at any chunk size."""
+    import io
+
+    from backendperf.workload.readers.mysql import read_slow, read_slow_lines
+
+    def run(fn: object, **kwargs: object) -> tuple[list[object], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        events = list(fn(stream, source="f", stats=stats, **kwargs))  # type: ignore[operator]
+        return events, stats
+
+    expected = run(read_slow_lines)
+    assert run(read_slow, chunk_size=chunk) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -10,9 +11,9 @@ from backendperf.events import QueryEvent, logged
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
-__all__ = ["read_general", "read_slow"]
+__all__ = ["read_general", "read_slow", "read_slow_lines"]
 
 _BANNER: Final = re.compile(
     r"^(?:\S+, Version: .*started with:|Tcp port: .*|Time\s+Id\s+Command\s+Argument)\s*$"
@@ -20,8 +21,10 @@ _BANNER: Final = re.compile(
 _USER_HOST: Final = re.compile(r"^# User@Host: (?P<user>[^\[\s]*)\[[^\]]*\] @ ")
 _SCHEMA: Final = re.compile(r"Schema: (?P<db>\S*)")
 _PAIRS: Final = re.compile(r"(\w+): (\S+)")
+_SECONDS: Final = r"(\d+(?:\.\d*)?|\.\d+)"  # what float() takes ([\d.]+ let "1.2.3" through)
 _QUERY_TIME: Final = re.compile(
-    r"# Query_time: ([\d.]+)\s+Lock_time: ([\d.]+)\s+Rows_sent: (\d+)\s+Rows_examined: (\d+)"
+    rf"# Query_time: {_SECONDS}[ \t]+Lock_time: {_SECONDS}[ \t]+"
+    r"Rows_sent: (\d+)[ \t]+Rows_examined: (\d+)"
 )
 _THREAD: Final = re.compile(r"# Thread_id: (\d+)")
 _ROWS_AFFECTED: Final = re.compile(r"# Rows_affected: (\d+)")
@@ -52,29 +55,33 @@ def _number(value: str) -> float | int | None:
             return None
 
 
-def read_slow(
-    stream: IO[str],
-    *,
-    source: str,
-    stats: ReadStats,
-    errors: ErrorLevel = ErrorLevel.WARN,
-    first_line: int = 1,
-) -> Iterator[QueryEvent]:
-    """Events from a slow query log (MySQL 5.6-8.x, MariaDB, Percona extra fields)."""
-    header: dict[str, Any] = {}
-    sql: list[str] = []
-    start = 0
-    db: str | None = None  # ``use db;`` carries over to later entries of the connection
-    ts: dt.datetime | None = None
+class _SlowLines:
+    """The slow log's line-by-line state machine: the reference reader, and the fallback of
+    :func:`read_slow` for every entry its fast pattern does not take whole."""
 
-    def flush() -> QueryEvent | None:
+    def __init__(self, source: str, stats: ReadStats, errors: ErrorLevel) -> None:
+        self.source = source
+        self.stats = stats
+        self.errors = errors
+        self.header: dict[str, Any] = {}
+        self.sql: list[str] = []
+        self.start = 0
+        self.db: str | None = None  # ``use db;`` carries over to later entries
+        self.ts: dt.datetime | None = None  # ``# Time:`` carries over too
+
+    def pending(self) -> bool:
+        return bool(self.sql or self.header)
+
+    def flush(self) -> QueryEvent | None:
+        header, sql = self.header, self.sql
+        self.header, self.sql = {}, []
         if not sql:
             if header:
-                stats.skip("entry without a statement")
+                self.stats.skip("entry without a statement")
             return None
         text = "\n".join(sql).strip()
         if _ONLY_COMMENT.match(text):
-            stats.skip("comment-only statement")
+            self.stats.skip("comment-only statement")
             return None
         if text.endswith(";"):
             text = text[:-1].rstrip()
@@ -82,100 +89,294 @@ def read_slow(
         return logged(
             text,
             None if query_time is None else float(query_time) * 1000.0,
-            header.get("ts") or ts,
+            header.get("ts") or self.ts,
             None,
             "mysql",
-            header.get("db") or db,
+            header.get("db") or self.db,
             header.get("user"),
-            f"{source}:{start}",
+            f"{self.source}:{self.start}",
             _int(header.get("Rows_sent")),
             _int(header.get("Rows_examined")),
             {k: header[k] for k in ("Lock_time", "Rows_affected", "Thread_id") if k in header},
         )
 
-    lineno = first_line - 1
-    for lineno, raw in enumerate(stream, first_line):  # lineno is used after the loop too
-        line = raw.rstrip("\r\n")
-        if line[:2] == "# ":
-            tag = line[2:6]  # dispatch on four characters: most header lines are ignored
-            if (tag == "User" and line.startswith("# User@Host:")) or (
-                tag == "Time" and line.startswith("# Time:")
-            ):
-                if sql or "Query_time" in header:  # the previous entry is complete
-                    event = flush()
-                    if event is not None:
-                        yield event
-                    header, sql = {}, []
-                if tag == "Time":
-                    ts = _time_header(line[7:])
+    def feed(self, lines: Iterable[str], first_line: int) -> Iterator[QueryEvent]:
+        """Events completed by ``lines`` (numbered from ``first_line``); the last entry stays
+        pending until :meth:`flush`."""
+        header, sql = self.header, self.sql
+        stats, source, errors = self.stats, self.source, self.errors
+        for lineno, raw in enumerate(lines, first_line):
+            line = raw.rstrip("\r\n")
+            if line[:2] == "# ":
+                tag = line[2:6]  # dispatch on four characters: most header lines are ignored
+                if (tag == "User" and line.startswith("# User@Host:")) or (
+                    tag == "Time" and line.startswith("# Time:")
+                ):
+                    if sql or "Query_time" in header:  # the previous entry is complete
+                        event = self.flush()
+                        if event is not None:
+                            yield event
+                        header, sql = self.header, self.sql
+                    if tag == "Time":
+                        self.ts = _time_header(line[7:])
+                        continue
+                    if not header:
+                        self.start = lineno
+                    m = _USER_HOST.match(line)
+                    header["user"] = (m["user"] or None) if m is not None else None
                     continue
                 if not header:
-                    start = lineno
-                m = _USER_HOST.match(line)
-                header["user"] = (m["user"] or None) if m is not None else None
-                continue
-            if not header:
-                start = lineno
-            if tag == "Quer":
-                q = _QUERY_TIME.match(line)
-                if q is not None:
-                    header["Query_time"] = float(q[1])
-                    header["Lock_time"] = float(q[2])
-                    header["Rows_sent"] = int(q[3])
-                    header["Rows_examined"] = int(q[4])
+                    self.start = lineno
+                if tag == "Quer":
+                    q = _QUERY_TIME.match(line)
+                    if q is not None:
+                        header["Query_time"] = float(q[1])
+                        header["Lock_time"] = float(q[2])
+                        header["Rows_sent"] = int(q[3])
+                        header["Rows_examined"] = int(q[4])
+                        continue
+                elif tag == "Thre":
+                    sch = _SCHEMA.search(line)
+                    if sch is not None and sch["db"]:
+                        header["db"] = sch["db"]
+                    t = _THREAD.match(line)
+                    if t is not None:
+                        header["Thread_id"] = int(t[1])
                     continue
-            elif tag == "Thre":
-                sch = _SCHEMA.search(line)
-                if sch is not None and sch["db"]:
-                    header["db"] = sch["db"]
-                t = _THREAD.match(line)
+                elif tag == "Rows" and line.startswith("# Rows_affected:"):
+                    r = _ROWS_AFFECTED.match(line)
+                    if r is not None:
+                        header["Rows_affected"] = int(r[1])
+                    continue
+                elif tag not in ("Sche", "Byte", "QC_h"):
+                    continue  # innodb, query plan and other verbose lines: not needed
+                if "Schema:" in line:  # MySQL 8 / Percona spell the header lines differently
+                    sch = _SCHEMA.search(line)
+                    if sch is not None and sch["db"]:
+                        header["db"] = sch["db"]
+                for key, value in _PAIRS.findall(line):
+                    number = _number(value)
+                    if number is not None:
+                        header.setdefault(key, number)
+                continue
+            if line == "#":
+                continue
+            if (", Version: " in line or line.startswith(("Tcp port:", "Time"))) and _BANNER.match(
+                line
+            ):
+                event = self.flush()
+                if event is not None:
+                    yield event
+                header, sql = self.header, self.sql
+                stats.skip("server banner")
+                continue
+            if not sql:
+                u = _USE.match(line) if line[:4].lower() == "use " else None
+                if u is not None:
+                    if not header:  # a `use` line before the header starts the entry
+                        self.start = lineno
+                    self.db = header["db"] = u["db"]
+                    continue
+                t = _SET_TS.match(line) if line[:4] in ("SET ", "set ") else None
                 if t is not None:
-                    header["Thread_id"] = int(t[1])
-                continue
-            elif tag == "Rows" and line.startswith("# Rows_affected:"):
-                r = _ROWS_AFFECTED.match(line)
-                if r is not None:
-                    header["Rows_affected"] = int(r[1])
-                continue
-            elif tag not in ("Sche", "Byte", "QC_h"):
-                continue  # innodb, query plan and other verbose lines: not needed
-            if "Schema:" in line:  # MySQL 8 / Percona spell the header lines differently
-                sch = _SCHEMA.search(line)
-                if sch is not None and sch["db"]:
-                    header["db"] = sch["db"]
-            for key, value in _PAIRS.findall(line):
-                number = _number(value)
-                if number is not None:
-                    header.setdefault(key, number)
-            continue
-        if line == "#":
-            continue
-        if (", Version: " in line or line.startswith(("Tcp port:", "Time"))) and _BANNER.match(
-            line
-        ):
-            event = flush()
-            if event is not None:
-                yield event
-            header, sql = {}, []
-            stats.skip("server banner")
-            continue
-        if not sql:
-            u = _USE.match(line) if line[:4].lower() == "use " else None
-            if u is not None:
-                db = header["db"] = u["db"]
-                continue
-            t = _SET_TS.match(line) if line[:4] in ("SET ", "set ") else None
-            if t is not None:
-                header["ts"] = dt.datetime.fromtimestamp(float(t["ts"]), dt.timezone.utc)
-                continue
-            if not header:
-                stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
-                continue
-        sql.append(line)
-    event = flush()
+                    if not header:
+                        self.start = lineno
+                    header["ts"] = dt.datetime.fromtimestamp(float(t["ts"]), dt.timezone.utc)
+                    continue
+                if not header:
+                    stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
+                    continue
+            sql.append(line)
+
+
+def read_slow_lines(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+) -> Iterator[QueryEvent]:
+    """The slow log read line by line: :func:`read_slow`'s reference (same events, slower)."""
+    state = _SlowLines(source, stats, errors)
+    seen = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal seen
+        for line in stream:
+            seen += 1
+            yield line
+
+    yield from state.feed(counted(), first_line)
+    event = state.flush()
     if event is not None:
         yield event
-    stats.lines += lineno - first_line + 1
+    stats.lines += seen
+
+
+# One whole entry in the two layouts servers write by default: MariaDB (User@Host, Thread_id
+# and Schema, Query_time, Rows_affected) and MySQL 5.7/8 (User@Host with Id, Query_time),
+# optionally after a ``# Time:`` line and followed by ``use db;`` and ``SET timestamp=...;``.
+# The statement is every following line that does not start with ``#``, up to the next
+# entry. What the pattern does not take whole (other header lines, comments, banners, CRLF)
+# goes through the line reader, so both give the same events (a Hypothesis test holds them
+# to it).
+_ENTRY: Final = re.compile(
+    r"(?:\# Time: (?P<time>[^\n]*)\n)?"
+    r"\# User@Host: (?P<user>[^\[\s]*)\[[^\]\n]*\] @ [^\n]*\n"
+    r"(?:\# Thread_id: (?P<thread>\d+)(?:[^\n]*?Schema: (?P<schema>\S*))?[^\n]*\n)?"
+    rf"\# Query_time: (?P<qt>{_SECONDS[1:-1]})[ \t]+Lock_time: (?P<lt>{_SECONDS[1:-1]})[ \t]+"
+    r"Rows_sent: (?P<rs>\d+)[ \t]+Rows_examined: (?P<rx>\d+)[^\n]*\n"
+    r"(?:\# Rows_affected: (?P<ra>\d+)[^\n]*\n)?"
+    r"(?:(?P<use>[Uu][Ss][Ee] [^\n]*)\n)?"
+    r"(?:SET timestamp=(?P<ts>\d+(?:\.\d+)?);\n)?"
+    r"(?P<sql>(?:[^#\n][^\n]*\n|\n)+?)"
+    r"(?=\# Time: |\# User@Host: |\Z)"
+)
+# Where the next entry may begin (for the line reader's share, and for chunk boundaries).
+_NEXT_ENTRY: Final = re.compile(r"^\# (?:Time|User@Host): ", re.MULTILINE)
+_CHUNK: Final = 1 << 20
+
+
+def read_slow(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent]:
+    """Events from a slow query log (MySQL 5.6-8.x, MariaDB, Percona extra fields).
+
+    Reads ~1 MB at a time and takes each entry whole with one regular expression (the
+    regex engine walks the 5-8 lines of an entry in C); anything unusual goes through the
+    line-by-line reader, which gives the same events.
+    """
+    state = _SlowLines(source, stats, errors)
+    match_entry = _ENTRY.match
+    lineno = first_line  # number of the line at ``pos``
+    carry = ""
+    last_ts_text: str | None = None
+    last_ts: dt.datetime | None = None
+    eof = False
+    while not eof:
+        chunk = stream.read(chunk_size)
+        eof = not chunk
+        buf = carry + chunk
+        if not buf:
+            break
+        if eof:
+            limit = len(buf)
+        else:  # complete entries only: stop before the last entry start in the buffer
+            limit = _last_entry_start(buf)
+            if limit <= 0:
+                carry = buf  # one entry longer than the chunk: read on
+                continue
+        if "\r" in buf:  # CR/CRLF line ends: the line reader splits and strips them
+            crlf = io.StringIO(buf[:limit], newline="").readlines()
+            yield from state.feed(crlf, lineno)
+            lineno += len(crlf)
+            carry = buf[limit:]
+            continue
+        pos = 0
+        while pos < limit:
+            m = match_entry(buf, pos, limit)
+            if m is not None:
+                sql = m["sql"]
+                if (
+                    ", Version: " in sql
+                    or "Tcp port:" in sql
+                    or "\nTime" in sql
+                    or sql.startswith("Time")
+                    or (m["use"] is not None and _USE.match(m["use"]) is None)
+                    or sql[:4].lower() == "use "
+                    or sql[:14].lower() == "set timestamp="
+                ):
+                    m = None  # banners, odd `use` or SET lines: the line reader decides
+            if m is None or (state.pending() and not (state.sql or "Query_time" in state.header)):
+                # Not taken whole, or header lines without a statement before it (which the
+                # line reader merges into this entry): the line reader reads up to the next entry.
+                after = pos + 1 if m is None else m.start("user") + 1
+                lines, pos = _region(buf, pos, after, limit)
+                yield from state.feed(lines, lineno)
+                lineno += len(lines)
+                continue
+            if state.pending():
+                event = state.flush()
+                if event is not None:
+                    yield event
+            time_text = m["time"]
+            if time_text is not None:
+                state.ts = _time_header(time_text)
+                lineno += 1
+            db = m["schema"] or None
+            use = _USE.match(m["use"]) if m["use"] is not None else None
+            if use is not None:  # (a `use` line the pattern does not take went to the line reader)
+                state.db = db = use["db"]
+            ts_text = m["ts"]
+            if ts_text is None:
+                ts = state.ts
+            elif ts_text == last_ts_text:
+                ts = last_ts
+            else:
+                ts = last_ts = dt.datetime.fromtimestamp(float(ts_text), dt.timezone.utc)
+                last_ts_text = ts_text
+            text = sql.strip()
+            start = state.start = lineno
+            lineno += buf.count("\n", m.start(), m.end()) - (time_text is not None)
+            pos = m.end()
+            if (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text):
+                stats.skip("comment-only statement")
+                continue
+            if text.endswith(";"):
+                text = text[:-1].rstrip()
+            extra: dict[str, Any] = {"Lock_time": float(m["lt"])}
+            if m["ra"] is not None:
+                extra["Rows_affected"] = int(m["ra"])
+            if m["thread"] is not None:
+                extra["Thread_id"] = int(m["thread"])
+            yield logged(
+                text,
+                float(m["qt"]) * 1000.0,
+                ts,
+                None,
+                "mysql",
+                db or state.db,
+                m["user"] or None,
+                f"{source}:{start}",
+                int(m["rs"]),
+                int(m["rx"]),
+                extra,
+            )
+        carry = buf[limit:]
+    last = state.flush()
+    if last is not None:
+        yield last
+    stats.lines += lineno - first_line
+
+
+def _region(buf: str, pos: int, after: int, limit: int) -> tuple[list[str], int]:
+    """The lines from ``pos`` up to the next entry start after ``after`` (or ``limit``),
+    for the line reader, and where they end. ``buf`` has no ``\\r``: ``\\n`` ends lines."""
+    nxt = _NEXT_ENTRY.search(buf, after, limit)
+    end = limit if nxt is None else nxt.start()
+    lines = buf[pos:end].split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines, end
+
+
+def _last_entry_start(buf: str) -> int:
+    """Offset of the last line that starts an entry (a ``# Time:`` line right before a
+    ``# User@Host:`` line counts as its start); -1 when there is none."""
+    at = buf.rfind("\n# User@Host: ")
+    if at < 0:
+        return -1
+    prev = buf.rfind("\n", 0, at)
+    if buf.startswith("# Time: ", prev + 1):
+        return prev + 1
+    return at + 1
 
 
 def _int(value: Any) -> int | None:
