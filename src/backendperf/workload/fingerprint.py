@@ -296,7 +296,7 @@ _PREPASS: Final = {False: _prepass_regex(False), True: _prepass_regex(True)}
 _SIMPLE: Final = re.compile(
     # Each branch starts with a literal or a character class, so the regex engine can skip
     # to candidate positions in C; the lookbehind then rejects digits inside identifiers.
-    r"'(?:[^']|'')*'"
+    r"'[^']*(?:''[^']*)*'"  # unrolled: one loop per run of plain characters, not per character
     r"|[0-9.](?<=(?<![A-Za-z0-9_$.])[0-9.])"
     r"(?:(?<=0)[xX][0-9A-Fa-f]+|(?<=\d)\d*\.?\d*(?:[eE][+-]?\d+)?|(?<=\.)\d+(?:[eE][+-]?\d+)?)"
 )

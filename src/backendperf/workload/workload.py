@@ -171,20 +171,27 @@ class FingerprintStats:
         return min(max(self.sketch.quantile(q), self.min_ms), self.max_ms)
 
     def add(self, event: QueryEvent) -> None:
+        # Runs once per log line: plain comparisons instead of min()/max() calls, and the
+        # sample list is left alone in the common case (full, and this call not the slowest).
         calls = event.calls
         self.count += calls
         ms = event.duration_ms
+        per_call = None
         if ms is not None:
             self.timed += calls
             self.total_ms += ms
-            per_call = ms / calls if calls != 1 else ms
+            per_call = ms if calls == 1 else ms / calls
             self.sketch.add(per_call, calls)
-            self.min_ms = min(self.min_ms, per_call)
-            self.max_ms = max(self.max_ms, per_call)
-        if event.rowcount:
-            self.rows += event.rowcount
-        if event.rows_examined:
-            self.rows_examined += event.rows_examined
+            if per_call < self.min_ms:
+                self.min_ms = per_call
+            if per_call > self.max_ms:
+                self.max_ms = per_call
+        rowcount = event.rowcount
+        if rowcount:
+            self.rows += rowcount
+        examined = event.rows_examined
+        if examined:
+            self.rows_examined += examined
         ts = event.ts
         if ts is not None and ts is not self.last_seen:
             if self.first_seen is None or self.last_seen is None:
@@ -193,10 +200,17 @@ class FingerprintStats:
                 self.last_seen = ts
             elif _before(ts, self.first_seen):
                 self.first_seen = ts
-        if event.database:
-            self.databases[event.database] += calls
-        if event.user:
-            self.users[event.user] += calls
+        database = event.database
+        if database:
+            self.databases[database] += calls
+        user = event.user
+        if user:
+            self.users[user] += calls
+        samples = self.samples
+        if len(samples) >= _SAMPLES:
+            top = samples[0].duration_ms
+            if per_call is None or (top is not None and per_call <= top):
+                return
         self._sample(event)
 
     def _sample(self, event: QueryEvent) -> None:

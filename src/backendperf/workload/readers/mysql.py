@@ -233,6 +233,10 @@ _ENTRY: Final = re.compile(
     r"(?P<sql>(?:[^#\n][^\n]*\n|\n)+?)"
     r"(?=\# Time: |\# User@Host: |\Z)"
 )
+# Statement text the line reader reads differently: banner lines, and a first line that
+# it takes for ``use``/``SET timestamp`` (the pattern takes only the usual spellings).
+_BANNER_IN: Final = re.compile(r"(?:\A|\n)Time|, Version: |Tcp port:")
+_ODD_HEAD: Final = re.compile(r"(?i:use |set timestamp=)")
 # Where the next entry may begin (for the line reader's share, and for chunk boundaries).
 _NEXT_ENTRY: Final = re.compile(r"^\# (?:Time|User@Host): ", re.MULTILINE)
 _CHUNK: Final = 1 << 20
@@ -283,18 +287,22 @@ def read_slow(
         while pos < limit:
             m = match_entry(buf, pos, limit)
             if m is not None:
-                sql = m["sql"]
+                (time_text, user, thread, schema, qt, lt, rs, rx, ra, use, ts_text, sql) = (
+                    m.groups()
+                )
+                # substring tests first: a regex search over every statement costs more
                 if (
-                    ", Version: " in sql
-                    or "Tcp port:" in sql
-                    or "\nTime" in sql
-                    or sql.startswith("Time")
-                    or (m["use"] is not None and _USE.match(m["use"]) is None)
-                    or sql[:4].lower() == "use "
-                    or sql[:14].lower() == "set timestamp="
+                    (
+                        ("Time" in sql or ", Version: " in sql or "Tcp port:" in sql)
+                        and _BANNER_IN.search(sql) is not None
+                    )
+                    or _ODD_HEAD.match(sql) is not None
+                    or (use is not None and _USE.match(use) is None)
                 ):
                     m = None  # banners, odd `use` or SET lines: the line reader decides
-            if m is None or (state.pending() and not (state.sql or "Query_time" in state.header)):
+            if m is None or (
+                (state.header or state.sql) and not (state.sql or "Query_time" in state.header)
+            ):
                 # Not taken whole, or header lines without a statement before it (which the
                 # line reader merges into this entry): the line reader reads up to the next entry.
                 after = pos + 1 if m is None else m.start("user") + 1
@@ -302,19 +310,16 @@ def read_slow(
                 yield from state.feed(lines, lineno)
                 lineno += len(lines)
                 continue
-            if state.pending():
+            if state.sql or state.header:
                 event = state.flush()
                 if event is not None:
                     yield event
-            time_text = m["time"]
             if time_text is not None:
                 state.ts = _time_header(time_text)
                 lineno += 1
-            db = m["schema"] or None
-            use = _USE.match(m["use"]) if m["use"] is not None else None
-            if use is not None:  # (a `use` line the pattern does not take went to the line reader)
-                state.db = db = use["db"]
-            ts_text = m["ts"]
+            db = schema or state.db
+            if use is not None:
+                state.db = db = _USE.match(use)["db"]  # type: ignore[index]  # matched above
             if ts_text is None:
                 ts = state.ts
             elif ts_text == last_ts_text:
@@ -322,31 +327,37 @@ def read_slow(
             else:
                 ts = last_ts = dt.datetime.fromtimestamp(float(ts_text), dt.timezone.utc)
                 last_ts_text = ts_text
-            text = sql.strip()
             start = state.start = lineno
-            lineno += buf.count("\n", m.start(), m.end()) - (time_text is not None)
-            pos = m.end()
+            end = m.end()
+            lineno += buf.count("\n", pos, end) - (time_text is not None)
+            pos = end
+            text = sql.strip()
             if (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text):
                 stats.skip("comment-only statement")
                 continue
-            if text.endswith(";"):
+            if text[-1] == ";":
                 text = text[:-1].rstrip()
-            extra: dict[str, Any] = {"Lock_time": float(m["lt"])}
-            if m["ra"] is not None:
-                extra["Rows_affected"] = int(m["ra"])
-            if m["thread"] is not None:
-                extra["Thread_id"] = int(m["thread"])
-            yield logged(
+            extra: dict[str, Any] = {"Lock_time": float(lt)}
+            if ra is not None:
+                extra["Rows_affected"] = int(ra)
+            if thread is not None:
+                extra["Thread_id"] = int(thread)
+            # QueryEvent's fields in order (see events.logged): one call per entry
+            yield QueryEvent(
                 text,
-                float(m["qt"]) * 1000.0,
+                float(qt) * 1000.0,
                 ts,
                 None,
+                None,
+                int(rs),
+                int(rx),
                 "mysql",
-                db or state.db,
-                m["user"] or None,
+                db,
+                user or None,
+                None,
+                None,
+                1,
                 f"{source}:{start}",
-                int(m["rs"]),
-                int(m["rx"]),
                 extra,
             )
         carry = buf[limit:]
