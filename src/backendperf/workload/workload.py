@@ -182,10 +182,8 @@ class FingerprintStats:
             self.total_ms += ms
             per_call = ms if calls == 1 else ms / calls
             self.sketch.add(per_call, calls)
-            if per_call < self.min_ms:
-                self.min_ms = per_call
-            if per_call > self.max_ms:
-                self.max_ms = per_call
+            self.min_ms = min(self.min_ms, per_call)
+            self.max_ms = max(self.max_ms, per_call)
         rowcount = event.rowcount
         if rowcount:
             self.rows += rowcount
