@@ -110,10 +110,19 @@ class TieredBackend:
         if self._subscriber is not None:
             return self._subscriber
         r = _redis()
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries inside redis-py: the listener reconnects itself, and has to notice a
+        # lost link at once (redis-py 8 retries 3 times with backoff by default: seconds of
+        # serving L1 while invalidations cannot arrive).
+        no_retry = Retry(NoBackoff(), 0)
         pool = getattr(self.l2.client, "connection_pool", None)
         if pool is None:  # a cluster client: subscribe through one of its nodes
             node = self.l2.client.get_default_node()
-            return r.Redis(host=node.host, port=node.port, socket_connect_timeout=1.0)
+            return r.Redis(
+                host=node.host, port=node.port, socket_connect_timeout=1.0, retry=no_retry
+            )
         kwargs = {
             k: v
             for k, v in pool.connection_kwargs.items()
@@ -121,7 +130,7 @@ class TieredBackend:
         }
         if "path" in kwargs:
             kwargs["unix_socket_path"] = kwargs.pop("path")
-        return r.Redis(socket_connect_timeout=1.0, **kwargs)
+        return r.Redis(socket_connect_timeout=1.0, retry=no_retry, **kwargs)
 
     def _listen(self) -> None:
         delay = 0.05
