@@ -90,6 +90,73 @@ def _digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advise(args: argparse.Namespace) -> int:
+    """Read query logs and suggest the indexes that would serve them."""
+    from backendperf.exceptions import BackendperfError
+
+    try:
+        from backendperf.advisor import Schema, advise
+
+        workload = _from_logs(args)
+        if args.schema:
+            dialect = args.dialect or _workload_dialect(workload)
+            schema = Schema.from_ddl_file(args.schema, dialect)
+        elif args.db:
+            schema = Schema.from_url(args.db)
+        else:
+            raise BackendperfError(
+                "give the schema: --schema DDL.sql (CREATE TABLE/INDEX statements) or --db URL"
+            )
+    except (BackendperfError, OSError) as exc:
+        print(f"backendperf advise: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a database that cannot be reached, say
+        print(f"backendperf advise: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    advice = advise(workload, schema=schema, dialect=args.dialect, max_indexes=args.max_indexes)
+    if args.validate:
+        if not args.db or not args.db.startswith(("postgresql", "postgres:")):
+            print(
+                "backendperf advise: --validate needs --db postgresql://... (what-if plans "
+                "use HypoPG on PostgreSQL)",
+                file=sys.stderr,
+            )
+            return 2
+        from backendperf.advisor.whatif import validate
+
+        try:
+            validate(advice, workload, args.db, create_extension=args.create_extension)
+        except Exception as exc:  # the database went away, a permission: say it, exit 2
+            print(f"backendperf advise: --validate: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+    advice.source = {"logs": list(args.logs), "schema": args.schema or args.db}
+    if workload.read_stats is not None:
+        advice.skipped["lines"] = sum(workload.read_stats.skipped.values()) + (
+            workload.read_stats.malformed
+        )
+    if args.output == "json":
+        text = advice.render_json()
+    elif args.output == "sql":
+        text = advice.render_sql()
+    else:
+        text = advice.render_text()
+    if args.out and args.out != "-":
+        try:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"backendperf advise: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
+    else:
+        sys.stdout.write(text)
+    return 1 if args.fail_on_findings and advice.indexes else 0
+
+
+def _workload_dialect(workload: Workload) -> str:
+    dialects = [s.dialect for s in workload.stats.values() if s.dialect]
+    return max(set(dialects), key=dialects.count) if dialects else "postgresql"
+
+
 def _from_logs(args: argparse.Namespace) -> Workload:
     from backendperf.workload import Workload
 
@@ -186,6 +253,62 @@ def build_parser() -> argparse.ArgumentParser:
         "-j", "--jobs", type=int, default=1, help="parse large files in N processes (default 1)"
     )
     digest.set_defaults(handler=_digest)
+
+    advise = sub.add_parser(
+        "advise",
+        help="suggest the indexes a query log needs",
+        description="Read query logs (every format digest reads), parse each distinct "
+        "statement once, and suggest composite, covering, partial and expression indexes "
+        "the schema lacks, with the reason for each; existing indexes that serve a statement, "
+        "redundant indexes and predicates no index can serve are reported too.",
+    )
+    advise.add_argument("logs", nargs="*", metavar="LOG", help="log files ('-' for stdin)")
+    advise.add_argument("--format", default="auto", choices=formats, help="default: detect")
+    advise.add_argument(
+        "--log-line-prefix", "--prefix", dest="log_line_prefix", help="as for digest"
+    )
+    source = advise.add_mutually_exclusive_group()
+    source.add_argument("--schema", metavar="DDL", help="CREATE TABLE / CREATE INDEX statements")
+    source.add_argument(
+        "--db", metavar="URL", help="read the schema (and statistics) from this database"
+    )
+    advise.add_argument(
+        "--dialect",
+        choices=("postgresql", "mysql", "sqlite"),
+        help="SQL dialect (default: the log's, or the database's)",
+    )
+    advise.add_argument(
+        "--max-indexes", type=int, default=10, help="suggest at most N indexes (default 10)"
+    )
+    advise.add_argument(
+        "--min-share",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="skip indexes serving less than PCT%% of the workload's time (default 1)",
+    )
+    advise.add_argument("--output", default="text", choices=("text", "json", "sql"))
+    advise.add_argument("-o", "--out", help="write the report here instead of stdout")
+    advise.add_argument(
+        "--errors", default="warn", choices=("ignore", "warn", "raise"), help="as for digest"
+    )
+    advise.add_argument(
+        "--validate",
+        action="store_true",
+        help="prove each suggestion with what-if plans on the --db PostgreSQL (HypoPG, or a "
+        "rolled-back CREATE INDEX); keep only those that cut the estimated cost",
+    )
+    advise.add_argument(
+        "--create-extension",
+        action="store_true",
+        help="with --validate: CREATE EXTENSION hypopg in the database if it is missing",
+    )
+    advise.add_argument(
+        "--fail-on-findings",
+        action="store_true",
+        help="exit 1 when an index is suggested (for CI)",
+    )
+    advise.set_defaults(handler=_advise, jobs=1)
     return parser
 
 

@@ -1,0 +1,185 @@
+"""Candidate indexes for one statement's use of one table.
+
+Column order follows what a B-tree can use: equality columns first (the most selective first
+when statistics say so), then one range column, then the ORDER BY columns when that lets the
+index return rows in order for ``ORDER BY ... LIMIT``.
+
+>>> from backendperf.advisor.schema import Schema
+>>> from backendperf.advisor.usage import extract
+>>> schema = Schema.from_ddl("CREATE TABLE orders (id int PRIMARY KEY, user_id int, "
+...                          "status text, created_at timestamp, total numeric)")
+>>> use = extract("SELECT id FROM orders WHERE user_id = 1 AND status = 'paid' "
+...               "ORDER BY created_at DESC LIMIT 20", schema).tables["orders"]
+>>> [str(c) for c in candidates(use, schema.tables["orders"], "postgresql")]
+['orders (user_id, status, created_at DESC) INCLUDE (id)']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from backendperf.advisor.schema import Index, Table
+    from backendperf.advisor.usage import TableUsage
+
+__all__ = ["Candidate", "candidates"]
+
+_TEXT_TYPES = re.compile(r"^(text|varchar|character varying|char|character|citext)", re.I)
+MAX_INCLUDE = 3
+"""A covering index carries at most this many extra columns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    table: str
+    columns: tuple[str, ...]
+    desc: tuple[bool, ...] = ()
+    include: tuple[str, ...] = ()
+    where: str | None = None
+    pattern_ops: tuple[str, ...] = ()
+    """Columns that need ``text_pattern_ops`` for ``LIKE 'x%'`` (PostgreSQL, non-C collation)."""
+
+    @property
+    def key(self) -> tuple[str, tuple[str, ...], tuple[bool, ...], str | None]:
+        """Identity without the INCLUDE list (merged across statements)."""
+        return (self.table, self.columns, self.desc, self.where)
+
+    def is_prefix_of(self, columns: tuple[str, ...], desc: tuple[bool, ...]) -> bool:
+        n = len(self.columns)
+        if n > len(columns) or columns[:n] != self.columns:
+            return False
+        mine = self.desc or (False,) * n
+        theirs = (desc or (False,) * len(columns))[:n]
+        # a reversed scan serves the all-flipped order as well
+        return mine == theirs or mine == tuple(not d for d in theirs)
+
+    def served_by(self, index: Index) -> bool:
+        """An existing index already gives this one's access path (leftmost prefix)."""
+        if index.where != self.where and index.where is not None:
+            return False
+        if self.where is not None and index.where is None and len(index.columns) > 0:
+            return self.is_prefix_of(index.columns, index.desc)
+        return self.is_prefix_of(index.columns, index.desc)
+
+    def name(self) -> str:
+        base = "_".join(re.sub(r"\W+", "_", c).strip("_") for c in self.columns)
+        text = f"ix_{self.table}_{base}" + ("_partial" if self.where else "")
+        return text[:63]
+
+    def ddl(self, dialect: str, *, concurrently: bool = True) -> str:
+        cols = []
+        for i, column in enumerate(self.columns):
+            part = column
+            if dialect == "postgresql" and column in self.pattern_ops:
+                part += " text_pattern_ops"
+            if i < len(self.desc) and self.desc[i]:
+                part += " DESC"
+            cols.append(part)
+        if dialect == "postgresql":
+            how = "CONCURRENTLY " if concurrently else ""
+            sql = (
+                f"CREATE INDEX {how}IF NOT EXISTS {self.name()} ON {self.table} ({', '.join(cols)})"
+            )
+            if self.include:
+                sql += f" INCLUDE ({', '.join(self.include)})"
+        elif dialect == "sqlite":
+            sql = f"CREATE INDEX IF NOT EXISTS {self.name()} ON {self.table} ({', '.join(cols)})"
+        else:
+            cols = [f"({c})" if "(" in c else c for c in cols]  # MySQL 8 functional keys
+            sql = f"CREATE INDEX {self.name()} ON {self.table} ({', '.join(cols)})"
+        if self.where and dialect != "mysql":
+            sql += f" WHERE {self.where}"
+        return sql + ";"
+
+    def __str__(self) -> str:
+        cols = ", ".join(
+            c + (" DESC" if i < len(self.desc) and self.desc[i] else "")
+            for i, c in enumerate(self.columns)
+        )
+        text = f"{self.table} ({cols})"
+        if self.include:
+            text += f" INCLUDE ({', '.join(self.include)})"
+        if self.where:
+            text += f" WHERE {self.where}"
+        return text
+
+
+def _distinct(table: Table | None, column: str) -> float | None:
+    if table is None:
+        return None
+    col = table.column(column)
+    return col.distinct(table.rows) if col is not None else None
+
+
+def candidates(
+    use: TableUsage,
+    table: Table | None,
+    dialect: str,
+    drives: Callable[[str], bool] | None = None,
+) -> list[Candidate]:
+    """The indexes that would serve ``use`` best (usually one; more for expressions/joins).
+
+    ``drives(table)`` says whether the statement filters that table; a join column is worth
+    an index only when the table on the other side is filtered (it drives the join) or is an
+    ``IN (SELECT ...)``.
+    """
+    out: list[Candidate] = []
+    equality = list(use.equality)
+    stats = [_distinct(table, c) for c in equality]
+    if all(s is not None for s in stats) and len(equality) > 1:
+        # most selective first; ties keep the statement's order
+        ranked = sorted(range(len(equality)), key=lambda i: -(stats[i] or 0.0))
+        equality = [equality[i] for i in ranked]
+    keys = list(equality)
+    desc = [False] * len(keys)
+    range_column = next((c for c in use.ranges if c not in keys), None)
+    order = [(c, d) for c, d in use.order_by if c not in keys]
+    if use.limit and order and (range_column is None or range_column == order[0][0]):
+        # the index returns rows in ORDER BY order: no sort, and LIMIT stops early
+        for column, is_desc in order:
+            keys.append(column)
+            desc.append(is_desc)
+    elif range_column is not None:
+        keys.append(range_column)
+        desc.append(False)
+    where = None
+    for column in use.is_null:  # `deleted_at IS NULL`: a partial index, not a key column
+        if column not in keys:
+            where = f"{column} IS NULL"
+            break
+    if keys:
+        pattern = tuple(
+            c
+            for c in use.like_prefix
+            if c in keys and table is not None and _is_text(table, c) and dialect == "postgresql"
+        )
+        include: tuple[str, ...] = ()
+        reads_all = use.selected is None or (
+            table is not None and bool(table.columns) and use.selected >= set(table.columns)
+        )
+        if dialect == "postgresql" and use.selected is not None and not reads_all:
+            extra = sorted(use.selected - set(keys) - ({where.split()[0]} if where else set()))
+            if 0 < len(extra) <= MAX_INCLUDE:
+                include = tuple(extra)
+        if not any(desc):
+            desc = []
+        out.append(Candidate(use.table, tuple(keys), tuple(desc), include, where, pattern))
+    elif where is not None:
+        out.append(Candidate(use.table, (where.split()[0],), (), (), where))
+    for expression in use.expressions:
+        out.append(Candidate(use.table, (expression, *equality)))
+    if not keys:
+        for column in use.joins:  # the probed side of a join (or an IN-subquery column)
+            partner = use.join_partners.get(column, "")
+            if partner == "" or drives is None or drives(partner):
+                out.append(Candidate(use.table, (column,)))
+    return out
+
+
+def _is_text(table: Table, column: str) -> bool:
+    col = table.column(column)
+    return bool(col is not None and _TEXT_TYPES.match(col.type or ""))

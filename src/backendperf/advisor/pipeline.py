@@ -1,0 +1,390 @@
+"""The advisor as a pipeline: ``STAGES`` is a tuple of plain functions over one state.
+
+>>> from backendperf.events import QueryEvent
+>>> from backendperf.workload import Workload
+>>> from backendperf.advisor.schema import Schema
+>>> w = Workload().extend(
+...     QueryEvent(statement=f"SELECT * FROM orders WHERE user_id = {i}", duration_ms=5.0)
+...     for i in range(10))
+>>> schema = Schema.from_ddl("CREATE TABLE orders (id int PRIMARY KEY, user_id int, total int)")
+>>> [s.ddl for s in advise(w, schema=schema).indexes]
+['CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_orders_user_id ON orders (user_id);']
+
+Pass ``stages=`` to run your own tuple (drop a stage, add one); each takes and returns the
+:class:`State`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from backendperf.advisor.candidates import Candidate, candidates
+from backendperf.advisor.report import Advice, NoSuggestion, Redundant, Suggestion, Unindexable
+from backendperf.advisor.usage import StatementUsage, extract
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from backendperf.advisor.schema import Schema
+    from backendperf.workload.workload import Workload
+
+__all__ = ["STAGES", "Query", "State", "advise"]
+
+MIN_SHARE = 0.01
+"""Candidates serving less than this share of the workload's time are not suggested."""
+LOW_SELECTIVITY = 10
+"""A single-column index on a column with fewer distinct values than this is not suggested."""
+
+
+@dataclass(slots=True)
+class Query:
+    """One statement shape of the workload."""
+
+    fingerprint: str
+    normalized: str
+    sample: str
+    calls: int
+    total_ms: float
+    usage: StatementUsage | None = None
+
+
+@dataclass(slots=True)
+class Pick:
+    """A candidate and the statements it serves (built up by the stages)."""
+
+    candidate: Candidate
+    queries: dict[str, Query] = field(default_factory=dict)
+    includes: set[str] = field(default_factory=set)
+    covering: bool = True
+    score: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    replaces: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class State:
+    workload: Workload
+    schema: Schema
+    dialect: str
+    max_indexes: int | None
+    min_share: float = MIN_SHARE
+    queries: list[Query] = field(default_factory=list)
+    picks: dict[Any, Pick] = field(default_factory=dict)
+    advice: Advice = field(default_factory=Advice)
+    total_ms: float = 0.0
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def collect(state: State) -> State:
+    """One Query per fingerprint, with a real sample (parameters bound) to parse."""
+    for stats in state.workload.stats.values():
+        sample = stats.samples[0].bound() if stats.samples else stats.normalized
+        state.queries.append(
+            Query(stats.fingerprint, stats.normalized, sample, stats.count, stats.total_ms)
+        )
+    state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
+    return state
+
+
+def parse(state: State) -> State:
+    """Usage per table, parsing each distinct shape once."""
+    for query in state.queries:
+        query.usage = extract(query.sample, state.schema, state.dialect)
+        if query.usage.error:
+            state.advice.skipped["statements"] = state.advice.skipped.get("statements", 0) + 1
+            state.advice.no_suggestion.append(
+                NoSuggestion(query.fingerprint, query.normalized, query.usage.error)
+            )
+    return state
+
+
+def generate(state: State) -> State:
+    """Candidates for every (statement, table); unindexable predicates are reported."""
+    for query in state.queries:
+        usage = query.usage
+        if usage is None or usage.error:
+            continue
+        found = False
+        for use in usage.tables.values():
+            table = state.schema.table(use.table)
+            if table is None:
+                state.advice.warnings.append(f"table {use.table} is not in the schema")
+                continue
+            for predicate, reason in use.unindexable:
+                state.advice.unindexable.append(
+                    Unindexable(query.fingerprint, use.table, predicate, reason)
+                )
+            for candidate in candidates(use, table, state.dialect, usage.drives):
+                found = True
+                pick = state.picks.get(candidate.key)
+                if pick is None:
+                    pick = state.picks[candidate.key] = Pick(candidate)
+                pick.queries[query.fingerprint] = query
+                if candidate.include:
+                    pick.includes.update(candidate.include)
+                else:
+                    pick.covering = False
+        if not found and usage.kind in ("select", "update", "delete"):
+            reason = (
+                "only unindexable predicates"
+                if any(u.unindexable for u in usage.tables.values())
+                else "no filter, join or sort an index could serve"
+            )
+            state.advice.no_suggestion.append(
+                NoSuggestion(query.fingerprint, query.normalized, reason)
+            )
+    state.advice.warnings = sorted(set(state.advice.warnings))
+    return state
+
+
+def prune(state: State) -> State:
+    """Drop what an existing index already serves, and low-selectivity single columns."""
+    for key, pick in list(state.picks.items()):
+        candidate = pick.candidate
+        table = state.schema.table(candidate.table)
+        if table is None:
+            continue
+        served = next((ix for ix in table.indexes if candidate.served_by(ix)), None) or next(
+            (  # a unique key among the columns: at most one row is found already
+                ix
+                for ix in table.indexes
+                if ix.unique and ix.where is None and set(ix.columns) <= set(candidate.columns)
+            ),
+            None,
+        )
+        if served is not None:
+            del state.picks[key]
+            for query in pick.queries.values():
+                state.advice.no_suggestion.append(
+                    NoSuggestion(
+                        query.fingerprint,
+                        query.normalized,
+                        f"already served by {served.name} on {candidate.table}",
+                    )
+                )
+            continue
+        if len(candidate.columns) == 1 and candidate.where is None:
+            col = table.column(candidate.columns[0])
+            distinct = col.distinct(table.rows) if col is not None else None
+            if distinct is not None and distinct < LOW_SELECTIVITY and (table.rows or 0) > 1000:
+                del state.picks[key]
+                for query in pick.queries.values():
+                    state.advice.no_suggestion.append(
+                        NoSuggestion(
+                            query.fingerprint,
+                            query.normalized,
+                            f"{candidate.table}.{candidate.columns[0]} has only "
+                            f"{distinct:.0f} distinct values: an index would not be used",
+                        )
+                    )
+    return state
+
+
+def merge(state: State) -> State:
+    """A candidate that is a leftmost prefix of another is served by it: keep the longer."""
+    picks = sorted(state.picks.values(), key=lambda p: -len(p.candidate.columns))
+    kept: list[Pick] = []
+    for pick in picks:
+        c = pick.candidate
+        host = next(
+            (
+                k
+                for k in kept
+                if k.candidate.table == c.table
+                and k.candidate.where == c.where
+                and c.is_prefix_of(k.candidate.columns, k.candidate.desc)
+            ),
+            None,
+        )
+        if host is None:
+            kept.append(pick)
+            continue
+        host.queries.update(pick.queries)
+        host.covering = host.covering and pick.covering
+        host.includes |= pick.includes
+    state.picks = {p.candidate.key: p for p in kept}
+    return state
+
+
+def score(state: State) -> State:
+    """Benefit: the time of the statements served; write-heavy tables count less."""
+    writes: dict[str, float] = {}
+    for query in state.queries:
+        if query.usage is not None and query.usage.writes:
+            writes[query.usage.writes] = writes.get(query.usage.writes, 0.0) + query.total_ms
+    for pick in state.picks.values():
+        served = sum(q.total_ms for q in pick.queries.values())
+        share = writes.get(pick.candidate.table, 0.0) / state.total_ms
+        pick.score = served * (1.0 - min(share, 0.5))
+        if share >= 0.1:
+            pick.notes.append(
+                f"{pick.candidate.table} is write-heavy ({share:.0%} of the workload's time "
+                "writes it): every index slows those writes"
+            )
+        table = state.schema.table(pick.candidate.table)
+        if table is not None:
+            pick.replaces = [
+                ix.name
+                for ix in table.indexes
+                if not ix.unique
+                and ix.where == pick.candidate.where
+                and ix.columns != pick.candidate.columns
+                and pick.candidate.columns[: len(ix.columns)] == ix.columns
+            ]
+    return state
+
+
+def select(state: State) -> State:
+    """The best candidates within ``max_indexes``, as suggestions."""
+    ranked = sorted(state.picks.values(), key=lambda p: (-p.score, str(p.candidate)))
+    small = [p for p in ranked if p.score < state.min_share * state.total_ms]
+    for pick in small:
+        share = sum(q.total_ms for q in pick.queries.values()) / state.total_ms
+        for query in pick.queries.values():
+            state.advice.no_suggestion.append(
+                NoSuggestion(
+                    query.fingerprint,
+                    query.normalized,
+                    f"{pick.candidate} would serve {share:.1%} of the workload's time: "
+                    f"below --min-share {state.min_share:.0%}, not worth its writes",
+                )
+            )
+    ranked = [p for p in ranked if p not in small]
+    if state.max_indexes is not None:
+        ranked = ranked[: state.max_indexes]
+    for pick in ranked:
+        candidate = pick.candidate
+        include = tuple(sorted(pick.includes)) if pick.covering else ()
+        if len(include) > 3:
+            include = ()
+        final = Candidate(
+            candidate.table,
+            candidate.columns,
+            candidate.desc,
+            include,
+            candidate.where,
+            candidate.pattern_ops,
+        )
+        served = sum(q.total_ms for q in pick.queries.values())
+        state.advice.indexes.append(
+            Suggestion(
+                table=final.table,
+                columns=final.columns,
+                desc=final.desc,
+                include=final.include,
+                where=final.where,
+                ddl=final.ddl(state.dialect),
+                reason=_reason(pick, final, state),
+                fingerprints=sorted(pick.queries),
+                queries_helped=len(pick.queries),
+                share=served / state.total_ms,
+                calls=sum(q.calls for q in pick.queries.values()),
+                notes=[*pick.notes]
+                + (
+                    [f"makes {', '.join(pick.replaces)} redundant: drop it after this one"]
+                    if pick.replaces
+                    else []
+                ),
+                candidate=final,
+            )
+        )
+    return state
+
+
+def redundant(state: State) -> State:
+    """Existing indexes that a longer one with the same leading columns makes useless."""
+    for table in state.schema.tables.values():
+        for a in table.indexes:
+            if a.unique:
+                continue
+            for b in table.indexes:
+                if (
+                    b is not a
+                    and b.where == a.where
+                    and len(b.columns) >= len(a.columns)
+                    and b.columns[: len(a.columns)] == a.columns
+                    and (len(b.columns) > len(a.columns) or b.unique)
+                ):
+                    state.advice.redundant_indexes.append(
+                        Redundant(table.name, a.name, b.name, f"{a} is a prefix of {b}")
+                    )
+                    break
+    return state
+
+
+STAGES: tuple[Callable[[State], State], ...] = (
+    collect,
+    parse,
+    generate,
+    prune,
+    merge,
+    score,
+    select,
+    redundant,
+)
+
+
+def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
+    parts: list[str] = []
+    uses = [
+        q.usage.tables[candidate.table]
+        for q in pick.queries.values()
+        if q.usage is not None and candidate.table in q.usage.tables
+    ]
+    eq = sorted({c for u in uses for c in u.equality if c in candidate.columns})
+    rng = sorted({c for u in uses for c in u.ranges if c in candidate.columns and c not in eq})
+    sort = any(u.order_by and u.limit for u in uses)
+    joins = sorted({c for u in uses for c in u.joins if c in candidate.columns})
+    if eq:
+        parts.append(f"equality on {', '.join(eq)}")
+    if rng:
+        parts.append(f"range on {', '.join(rng)}")
+    if joins:
+        parts.append(f"join on {', '.join(joins)}")
+    expressions = [c for c in candidate.columns if "(" in c]
+    if expressions:
+        parts.append(f"expression index on {', '.join(expressions)}")
+    if sort and len(candidate.columns) > len(eq) + len(rng):
+        parts.append("returns rows in ORDER BY order for the LIMIT")
+    if candidate.where:
+        parts.append(f"partial: only rows where {candidate.where}")
+    if candidate.include:
+        parts.append("covering: the statement reads only indexed columns (index-only scan)")
+    if candidate.pattern_ops:
+        parts.append("text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation")
+    served = sum(q.total_ms for q in pick.queries.values())
+    n = len(pick.queries)
+    head = (
+        f"{n} statement shape{'s' if n != 1 else ''} "
+        f"({served / state.total_ms:.0%} of the workload's time)"
+    )
+    return f"{head}: {'; '.join(parts) or 'serves their access path'}"
+
+
+def advise(
+    workload: Workload,
+    *,
+    schema: Schema,
+    dialect: str | None = None,
+    max_indexes: int | None = 10,
+    min_share: float = MIN_SHARE,
+    stages: tuple[Callable[[State], State], ...] = STAGES,
+) -> Advice:
+    """Index advice for ``workload`` over ``schema`` (offline: heuristics, no database).
+
+    The dialect is the schema's unless given. For what-if validation against a live
+    PostgreSQL, pass the result to :func:`backendperf.advisor.whatif.validate`.
+    """
+    state = State(workload, schema, dialect or schema.dialect, max_indexes, min_share)
+    for stage in stages:
+        state = stage(state)
+    state.advice.summary = {
+        "statements": len(state.queries),
+        "indexes": len(state.advice.indexes),
+        "dialect": state.dialect,
+        "workload_ms": round(state.total_ms, 3),
+    }
+    return state.advice

@@ -1,0 +1,182 @@
+"""The advice and its renderings: text, JSON (the schema in DESIGN.md) and runnable SQL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backendperf.advisor.candidates import Candidate
+
+__all__ = ["Advice", "NoSuggestion", "Redundant", "Suggestion", "Unindexable"]
+
+
+@dataclass(slots=True)
+class Suggestion:
+    table: str
+    columns: tuple[str, ...]
+    desc: tuple[bool, ...]
+    include: tuple[str, ...]
+    where: str | None
+    ddl: str
+    reason: str
+    fingerprints: list[str]
+    queries_helped: int
+    share: float
+    """Share of the workload's total time spent in the statements this index serves."""
+    calls: int
+    notes: list[str] = field(default_factory=list)
+    method: str = "heuristic"
+    """``heuristic`` (offline), or ``hypopg`` / ``rollback`` when validated with what-if plans."""
+    cost_before: float | None = None
+    cost_after: float | None = None
+    size_bytes: int | None = None
+    candidate: Candidate | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "columns": list(self.columns),
+            "desc": [c for c, d in zip(self.columns, self.desc, strict=False) if d],
+            "include": list(self.include),
+            "where": self.where,
+            "ddl": self.ddl,
+            "reason": self.reason,
+            "notes": self.notes,
+            "fingerprints": self.fingerprints,
+            "queries_helped": self.queries_helped,
+            "share": round(self.share, 4),
+            "calls": self.calls,
+            "estimated": {
+                "cost_before": self.cost_before,
+                "cost_after": self.cost_after,
+                "size_bytes": self.size_bytes,
+                "method": self.method,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Redundant:
+    table: str
+    index: str
+    covered_by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unindexable:
+    fingerprint: str
+    table: str
+    predicate: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuggestion:
+    fingerprint: str
+    normalized: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Advice:
+    indexes: list[Suggestion] = field(default_factory=list)
+    redundant_indexes: list[Redundant] = field(default_factory=list)
+    unindexable: list[Unindexable] = field(default_factory=list)
+    no_suggestion: list[NoSuggestion] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``version`` 1)."""
+        return {
+            "version": 1,
+            "source": self.source,
+            "summary": self.summary,
+            "indexes": [s.to_json() for s in self.indexes],
+            "redundant_indexes": [
+                {"table": r.table, "index": r.index, "covered_by": r.covered_by, "reason": r.reason}
+                for r in self.redundant_indexes
+            ],
+            "unindexable": [
+                {
+                    "fingerprint": u.fingerprint,
+                    "table": u.table,
+                    "predicate": u.predicate,
+                    "reason": u.reason,
+                }
+                for u in self.unindexable
+            ],
+            "no_suggestion": [
+                {"fingerprint": n.fingerprint, "statement": n.normalized, "reason": n.reason}
+                for n in self.no_suggestion
+            ],
+            "warnings": self.warnings,
+            "skipped": {"lines": self.skipped.get("lines", 0), **self.skipped},
+        }
+
+    def render_json(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def render_sql(self) -> str:
+        """Runnable SQL: one ``CREATE INDEX`` per suggestion, its reason in a comment above."""
+        lines: list[str] = []
+        for s in self.indexes:
+            lines.append(f"-- {s.reason}")
+            if s.cost_before is not None and s.cost_after is not None:
+                lines.append(
+                    f"-- estimated cost {s.cost_before:,.1f} -> {s.cost_after:,.1f} ({s.method})"
+                )
+            lines.extend(f"-- note: {note}" for note in s.notes)
+            lines.append(s.ddl)
+            lines.append("")
+        if not self.indexes:
+            lines.append("-- backendperf advise: no index to suggest")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def render_text(self) -> str:
+        """A plain-text report (what ``--output text`` prints)."""
+        out: list[str] = []
+        total = self.summary.get("statements", 0)
+        out.append(
+            f"backendperf advise: {len(self.indexes)} index suggestion(s) for "
+            f"{total} statement shape(s)"
+        )
+        for i, s in enumerate(self.indexes, 1):
+            out.append("")
+            out.append(f"{i}. {s.ddl}")
+            out.append(f"   why: {s.reason}")
+            if s.cost_before is not None and s.cost_after is not None:
+                out.append(
+                    f"   estimated cost: {s.cost_before:,.1f} -> {s.cost_after:,.1f} "
+                    f"({s.method}, validated)"
+                )
+            else:
+                out.append("   status: heuristic (not validated against a database)")
+            out.extend(f"   note: {note}" for note in s.notes)
+        if self.redundant_indexes:
+            out.append("")
+            out.append("Redundant existing indexes:")
+            out.extend(
+                f"  {r.table}.{r.index}: covered by {r.covered_by} ({r.reason})"
+                for r in self.redundant_indexes
+            )
+        if self.unindexable:
+            out.append("")
+            out.append("Predicates no index can serve as written:")
+            out.extend(f"  {u.table}: {u.predicate} -- {u.reason}" for u in self.unindexable)
+        if self.no_suggestion:
+            out.append("")
+            out.append("Statements without a suggestion:")
+            out.extend(
+                f"  {n.normalized[:90]}{'...' if len(n.normalized) > 90 else ''} -- {n.reason}"
+                for n in self.no_suggestion
+            )
+        if self.warnings:
+            out.append("")
+            out.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(out) + "\n"

@@ -1,0 +1,369 @@
+"""The schema the advisor reasons about: tables, columns, existing indexes, row statistics.
+
+From DDL (parsed with sqlglot, in the file's dialect)::
+
+    >>> schema = Schema.from_ddl('''
+    ...     CREATE TABLE users (id bigint PRIMARY KEY, email text UNIQUE, status text,
+    ...                         created_at timestamptz, deleted_at timestamptz);
+    ...     CREATE INDEX users_status ON users (status, created_at DESC) WHERE deleted_at IS NULL;
+    ... ''')
+    >>> for index in schema.tables["users"].indexes:
+    ...     print(index)
+    users_pkey (id) UNIQUE
+    users_email_key (email) UNIQUE
+    users_status (status, created_at DESC) WHERE deleted_at IS NULL
+
+or from a live database (:meth:`Schema.from_url`: PostgreSQL, MySQL/MariaDB, SQLite), which adds
+row counts and column statistics where the server keeps them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from backendperf.exceptions import ConfigurationError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = ["Column", "Index", "Schema", "Table", "sqlglot_dialect"]
+
+_SQLGLOT_DIALECT = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"}
+
+
+def sqlglot_dialect(dialect: str) -> str:
+    """sqlglot's name for one of ours (``postgresql`` -> ``postgres``)."""
+    return _SQLGLOT_DIALECT.get(dialect, dialect)
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    type: str = ""
+    n_distinct: float | None = None
+    """Distinct values: a count, or (as in pg_stats) a negative fraction of the rows."""
+    null_frac: float | None = None
+
+    def distinct(self, rows: float | None) -> float | None:
+        """The number of distinct values, when known."""
+        if self.n_distinct is None:
+            return None
+        if self.n_distinct < 0:
+            return -self.n_distinct * rows if rows else None
+        return self.n_distinct
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """An index: key columns (names, or expression SQL like ``lower(email)``) in order."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    desc: tuple[bool, ...] = ()
+    unique: bool = False
+    include: tuple[str, ...] = ()
+    where: str | None = None
+    """The predicate of a partial index (SQL)."""
+
+    def __str__(self) -> str:
+        cols = ", ".join(
+            c + (" DESC" if i < len(self.desc) and self.desc[i] else "")
+            for i, c in enumerate(self.columns)
+        )
+        text = f"{self.name} ({cols})"
+        if self.include:
+            text += f" INCLUDE ({', '.join(self.include)})"
+        if self.unique:
+            text += " UNIQUE"
+        if self.where:
+            text += f" WHERE {self.where}"
+        return text
+
+
+@dataclass(slots=True)
+class Table:
+    name: str
+    columns: dict[str, Column] = field(default_factory=dict)
+    indexes: list[Index] = field(default_factory=list)
+    rows: float | None = None
+    """Estimated rows (pg_class.reltuples, information_schema TABLE_ROWS, sqlite_stat1)."""
+
+    def column(self, name: str) -> Column | None:
+        return self.columns.get(name) or self.columns.get(name.lower())
+
+
+@dataclass(slots=True)
+class Schema:
+    """Tables by (lower-case, unqualified) name."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    dialect: str = "postgresql"
+
+    def table(self, name: str) -> Table | None:
+        bare = name.rsplit(".", maxsplit=1)[-1].strip('"`')
+        return self.tables.get(bare) or self.tables.get(bare.lower())
+
+    def mapping(self) -> dict[str, dict[str, str]]:
+        """``{table: {column: type}}`` for sqlglot's qualifier."""
+        return {
+            t.name: {c.name: (c.type or "text") for c in t.columns.values()}
+            for t in self.tables.values()
+        }
+
+    # -- DDL ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_ddl(cls, ddl: str, dialect: str = "postgresql") -> Schema:
+        """Tables, keys and indexes from ``CREATE TABLE`` / ``CREATE INDEX`` statements.
+
+        Statements sqlglot cannot parse, and other statements, are skipped.
+        """
+        schema = cls(dialect=dialect)
+        read = sqlglot_dialect(dialect)
+        for statement in sqlglot.parse(ddl, read=read, error_level=sqlglot.ErrorLevel.IGNORE):
+            if isinstance(statement, exp.Create):
+                kind = (statement.args.get("kind") or "").upper()
+                if kind == "TABLE":
+                    schema._add_table(statement, read)
+                elif kind == "INDEX":
+                    index = _index_of(statement, read)
+                    if index is not None:
+                        table = schema._get(index.table)
+                        table.indexes.append(index)
+        return schema
+
+    @classmethod
+    def from_ddl_file(cls, path: str | os.PathLike[str], dialect: str = "postgresql") -> Schema:
+        with open(path, encoding="utf-8") as f:
+            return cls.from_ddl(f.read(), dialect)
+
+    def _get(self, name: str) -> Table:
+        key = _name(name)
+        table = self.tables.get(key)
+        if table is None:
+            table = self.tables[key] = Table(key)
+        return table
+
+    def _add_table(self, statement: exp.Create, read: str) -> None:
+        target = statement.this
+        table_expr = target.this if isinstance(target, exp.Schema) else target
+        if not isinstance(table_expr, exp.Table):
+            return
+        table = self._get(table_expr.name)
+        if not isinstance(target, exp.Schema):
+            return
+        primary: list[str] = []
+        keys: list[tuple[str | None, list[str], bool]] = []  # (name, columns, unique)
+        for item in target.expressions:
+            if isinstance(item, exp.ColumnDef):
+                name = _name(item.name)
+                kind = item.args.get("kind")
+                table.columns[name] = Column(name, kind.sql(read) if kind is not None else "")
+                for constraint in item.args.get("constraints") or []:
+                    ckind = constraint.args.get("kind")
+                    if isinstance(ckind, exp.PrimaryKeyColumnConstraint):
+                        primary = [name]
+                    elif isinstance(ckind, exp.UniqueColumnConstraint):
+                        keys.append((None, [name], True))
+            elif isinstance(item, exp.PrimaryKey):
+                primary = [_name(e.name) for e in item.expressions]
+            elif isinstance(item, exp.UniqueColumnConstraint):  # UNIQUE (a, b) / UNIQUE KEY u (a)
+                this = item.this
+                named = isinstance(this, exp.Schema) and this.name
+                cols = [_name(e.name) for e in getattr(this, "expressions", [])]
+                keys.append((_name(this.name) if named else None, cols, True))
+            elif isinstance(item, exp.IndexColumnConstraint):  # MySQL: KEY ix (a, b)
+                cols = [_name(e.name) for e in item.expressions]
+                keys.append((_name(item.name) if item.name else None, cols, False))
+            elif isinstance(item, exp.Constraint):  # CONSTRAINT name PRIMARY KEY / UNIQUE (...)
+                for sub in item.expressions:
+                    if isinstance(sub, exp.PrimaryKey):
+                        primary = [_name(e.name) for e in sub.expressions]
+                    elif isinstance(sub, exp.UniqueColumnConstraint):
+                        cols = [_name(e.name) for e in getattr(sub.this, "expressions", [])]
+                        keys.append((_name(item.name) if item.name else None, cols, True))
+        if primary:
+            pk_name = "PRIMARY" if read == "mysql" else f"{table.name}_pkey"
+            table.indexes.insert(0, Index(pk_name, table.name, tuple(primary), unique=True))
+        for given, cols, unique in keys:
+            if cols:
+                name = given or f"{table.name}_{'_'.join(cols)}_{'key' if unique else 'idx'}"
+                table.indexes.append(Index(name, table.name, tuple(cols), unique=unique))
+
+    # -- live databases -------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, *, schema: str | None = None) -> Schema:
+        """Read a live database: PostgreSQL (``postgresql://``), MySQL/MariaDB
+        (``mysql://``) or SQLite (``sqlite:///path``). Nothing is written."""
+        try:
+            import sqlalchemy as sa
+        except ImportError as exc:  # pragma: no cover - the extra is missing
+            raise MissingDependencyError("sqlalchemy", "sqlalchemy", "--db URL") from exc
+        engine = sa.create_engine(_driver_url(url))
+        try:
+            with engine.connect() as conn:
+                name = engine.dialect.name
+                if name == "postgresql":
+                    return _from_postgres(conn, schema)
+                if name in ("mysql", "mariadb"):
+                    return _from_mysql(conn)
+                if name == "sqlite":
+                    return _from_sqlite(conn)
+                raise ConfigurationError(f"--db: {name} databases are not supported")
+        finally:
+            engine.dispose()
+
+
+def _name(text: str) -> str:
+    return text.strip('"`').lower() if not text.startswith('"') else text.strip('"')
+
+
+def _index_of(statement: exp.Create, read: str) -> Index | None:
+    index = statement.this
+    if not isinstance(index, exp.Index):
+        return None
+    table = index.args.get("table")
+    params = index.args.get("params")
+    if table is None or params is None:
+        return None
+    columns: list[str] = []
+    desc: list[bool] = []
+    for item in params.args.get("columns") or []:
+        inner = item.this if isinstance(item, exp.Ordered) else item
+        columns.append(
+            _name(inner.name) if isinstance(inner, exp.Column) else inner.sql(read).lower()
+        )
+        desc.append(bool(isinstance(item, exp.Ordered) and item.args.get("desc")))
+    include = tuple(_name(i.name) for i in params.args.get("include") or [])
+    where = params.args.get("where")
+    return Index(
+        name=_name(index.name) if index.name else f"{table.name}_idx",
+        table=_name(table.name),
+        columns=tuple(columns),
+        desc=tuple(desc),
+        unique=bool(statement.args.get("unique")),
+        include=include,
+        where=where.this.sql(read) if where is not None else None,
+    )
+
+
+def _driver_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("mysql://", "mariadb://")):
+        return "mysql+pymysql://" + url.split("://", 1)[1]
+    return url
+
+
+def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
+    import sqlalchemy as sa
+
+    schema = Schema(dialect="postgresql")
+    namespace = schema_name or conn.exec_driver_sql("SELECT current_schema()").scalar()
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind IN ('r', 'p')"
+        ),
+        {"s": namespace},
+    )
+    for name, reltuples in rows:
+        schema.tables[name] = Table(name, rows=float(reltuples) if reltuples >= 0 else None)
+    columns = conn.execute(
+        sa.text(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = :s ORDER BY table_name, ordinal_position"
+        ),
+        {"s": namespace},
+    )
+    for table_name, column, data_type in columns:
+        if table_name in schema.tables:
+            schema.tables[table_name].columns[column] = Column(column, data_type)
+    stats = conn.execute(
+        sa.text(
+            "SELECT tablename, attname, n_distinct, null_frac FROM pg_stats WHERE schemaname = :s"
+        ),
+        {"s": namespace},
+    )
+    for table_name, column, n_distinct, null_frac in stats:
+        table = schema.tables.get(table_name)
+        if table is not None and column in table.columns:
+            table.columns[column].n_distinct = float(n_distinct)
+            table.columns[column].null_frac = float(null_frac)
+    indexes = conn.execute(
+        sa.text("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = :s"),
+        {"s": namespace},
+    )
+    for table_name, indexdef in indexes:
+        parsed = sqlglot.parse_one(indexdef, read="postgres", error_level=sqlglot.ErrorLevel.IGNORE)
+        index = _index_of(parsed, "postgres") if isinstance(parsed, exp.Create) else None
+        if index is not None and table_name in schema.tables:
+            schema.tables[table_name].indexes.append(index)
+    return schema
+
+
+def _from_mysql(conn: Any) -> Schema:
+    schema = Schema(dialect="mysql")
+    database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    for name, rows in conn.exec_driver_sql(
+        "SELECT table_name, table_rows FROM information_schema.tables "
+        "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+        (database,),
+    ):
+        schema.tables[name.lower()] = Table(name.lower(), rows=float(rows or 0))
+    for table_name, column, data_type in conn.exec_driver_sql(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
+        (database,),
+    ):
+        table = schema.tables.get(table_name.lower())
+        if table is not None:
+            table.columns[column.lower()] = Column(column.lower(), data_type)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for table_name, index, non_unique, column, cardinality in conn.exec_driver_sql(
+        "SELECT table_name, index_name, non_unique, column_name, cardinality "
+        "FROM information_schema.statistics WHERE table_schema = %s "
+        "ORDER BY table_name, index_name, seq_in_index",
+        (database,),
+    ):
+        entry = found.setdefault(
+            (table_name.lower(), index), {"columns": [], "unique": not non_unique}
+        )
+        entry["columns"].append((column or "").lower())
+        table = schema.tables.get(table_name.lower())
+        if table is not None and column and len(entry["columns"]) == 1 and cardinality:
+            col = table.columns.get(column.lower())
+            if col is not None:  # the index's cardinality: MariaDB's distinct-value estimate
+                col.n_distinct = float(cardinality)
+    for (table_name, index), entry in found.items():
+        if table_name in schema.tables:
+            schema.tables[table_name].indexes.append(
+                Index(index, table_name, tuple(entry["columns"]), unique=entry["unique"])
+            )
+    return schema
+
+
+def _from_sqlite(conn: Any) -> Schema:
+    ddl = [
+        sql
+        for (sql,) in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL"
+        )
+    ]
+    schema = Schema.from_ddl(";\n".join(ddl), "sqlite")
+    try:
+        rows = conn.exec_driver_sql("SELECT tbl, idx, stat FROM sqlite_stat1").all()
+    except Exception:  # no ANALYZE yet: no statistics table
+        rows = []
+    for tbl, _idx, stat in rows:
+        table = schema.table(tbl)
+        if table is not None and stat and re.match(r"\d+", stat):
+            table.rows = float(stat.split()[0])
+    return schema

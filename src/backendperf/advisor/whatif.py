@@ -1,0 +1,225 @@
+"""What-if validation on PostgreSQL: prove each suggestion with the planner's own costs.
+
+Each suggested index is created *hypothetically* with HypoPG (or, without HypoPG, for real
+inside a transaction that is always rolled back, under ``lock_timeout`` and
+``statement_timeout``), and every statement it should help is EXPLAINed (never executed)
+with its real logged values, before and after. The final set is chosen greedily by workload
+cost reduction (sum of cost x calls), re-costing after each pick so that index interactions
+count; a suggestion no plan uses is dropped. Nothing is left behind: ``hypopg_reset()`` and a
+rollback run in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from backendperf.advisor.report import NoSuggestion
+
+if TYPE_CHECKING:
+    from backendperf.advisor.candidates import Candidate
+    from backendperf.advisor.report import Advice, Suggestion
+    from backendperf.workload.workload import Workload
+
+__all__ = ["validate"]
+
+_PLACEHOLDER = re.compile(r"\$\d+")
+MIN_GAIN = 0.01
+"""A pick must cut the workload's estimated cost by at least this share."""
+
+
+@dataclass(slots=True)
+class _Statement:
+    fingerprint: str
+    sql: str
+    calls: int
+
+
+def validate(
+    advice: Advice,
+    workload: Workload,
+    url: str,
+    *,
+    create_extension: bool = False,
+    statement_timeout_ms: int = 5000,
+    lock_timeout_ms: int = 1000,
+) -> Advice:
+    """Re-cost ``advice``'s suggestions on the PostgreSQL at ``url``; keep those that pay.
+
+    ``create_extension=True`` runs ``CREATE EXTENSION IF NOT EXISTS hypopg`` when HypoPG is
+    installed on the server but not in the database (the only change this function ever
+    commits, and only with that consent).
+    """
+    import psycopg
+
+    statements: dict[str, _Statement] = {}
+    for stats in workload.stats.values():
+        if stats.samples:
+            sql = stats.samples[0].bound()
+            if not _PLACEHOLDER.search(sql):  # never bind NULL: no values, no what-if
+                statements[stats.fingerprint] = _Statement(stats.fingerprint, sql, stats.count)
+    suggestions = [s for s in advice.indexes if s.candidate is not None]
+    if not suggestions:
+        return advice
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        method, ns = _prepare(conn, create_extension)
+        try:
+            conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            _greedy(conn, method, ns, advice, suggestions, statements)
+        finally:
+            conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
+            if method == "hypopg":
+                conn.execute(f"SELECT {ns}hypopg_reset()")
+                conn.rollback()
+    return advice
+
+
+def _prepare(conn: Any, create_extension: bool) -> tuple[str, str]:
+    """``(method, schema prefix of HypoPG's functions)``."""
+    query = (
+        "SELECT quote_ident(n.nspname) || '.' FROM pg_extension e "
+        "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'"
+    )
+    have = conn.execute(query).fetchone()
+    if have is None and create_extension:
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'"
+        ).fetchone()
+        if available is not None:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+            conn.commit()
+            have = conn.execute(query).fetchone()
+    conn.rollback()
+    return ("hypopg", str(have[0])) if have is not None else ("rollback", "")
+
+
+class _Coster:
+    """Workload cost under a set of (hypothetical or rolled-back) indexes, cached."""
+
+    def __init__(self, conn: Any, method: str, ns: str, statements: list[_Statement]) -> None:
+        self.conn = conn
+        self.method = method
+        self.ns = ns
+        self.statements = statements
+        self.cache: dict[frozenset[str], dict[str, float]] = {}
+        self.sizes: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
+
+    def costs(self, indexes: list[Candidate]) -> dict[str, float]:
+        key = frozenset(c.ddl("postgresql") for c in indexes)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        conn = self.conn
+        if self.method == "hypopg":
+            ns = self.ns
+            conn.execute(f"SELECT {ns}hypopg_reset()")
+            for candidate in indexes:
+                row = conn.execute(
+                    f"SELECT indexrelid FROM {ns}hypopg_create_index(%s)",
+                    (_plain_ddl(candidate),),
+                ).fetchone()
+                if row is not None and candidate.ddl("postgresql") not in self.sizes:
+                    size = conn.execute(
+                        f"SELECT {ns}hypopg_relation_size(%s)", (row[0],)
+                    ).fetchone()
+                    self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
+        else:
+            conn.execute("SAVEPOINT bp_whatif")
+            for candidate in indexes:
+                conn.execute(_plain_ddl(candidate))
+        try:
+            result = {s.fingerprint: self._cost(s) for s in self.statements}
+        finally:
+            if self.method != "hypopg":
+                conn.execute("ROLLBACK TO SAVEPOINT bp_whatif")
+        self.cache[key] = result
+        return result
+
+    def _cost(self, statement: _Statement) -> float:
+        if statement.fingerprint in self.failed:
+            return 0.0
+        conn = self.conn
+        conn.execute("SAVEPOINT bp_explain")
+        try:
+            row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}").fetchone()
+        except Exception as exc:  # a statement this database cannot plan: report, go on
+            conn.execute("ROLLBACK TO SAVEPOINT bp_explain")
+            self.failed[statement.fingerprint] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return 0.0
+        conn.execute("RELEASE SAVEPOINT bp_explain")
+        plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+        return float(plan[0]["Plan"]["Total Cost"]) * statement.calls
+
+
+def _plain_ddl(candidate: Candidate) -> str:
+    """``CREATE INDEX ON ...``: no name, no CONCURRENTLY (HypoPG, and inside a transaction)."""
+    ddl = candidate.ddl("postgresql", concurrently=False)
+    return re.sub(r"^CREATE INDEX IF NOT EXISTS \S+ ON ", "CREATE INDEX ON ", ddl).rstrip(";")
+
+
+def _greedy(
+    conn: Any,
+    method: str,
+    ns: str,
+    advice: Advice,
+    suggestions: list[Suggestion],
+    statements: dict[str, _Statement],
+) -> None:
+    relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
+    coster = _Coster(conn, method, ns, [statements[f] for f in relevant])
+    base = coster.costs([])
+    chosen: list[Suggestion] = []
+    current = dict(base)
+    remaining = list(suggestions)
+    while remaining:
+        best: tuple[float, Suggestion, dict[str, float]] | None = None
+        total = sum(current.values()) or 1.0
+        for suggestion in remaining:
+            assert suggestion.candidate is not None
+            trial = coster.costs(
+                [*(c.candidate for c in chosen if c.candidate), suggestion.candidate]
+            )
+            gain = total - sum(trial.values())
+            if best is None or gain > best[0]:
+                best = (gain, suggestion, trial)
+        assert best is not None
+        gain, pick, trial = best
+        if gain / total < MIN_GAIN:
+            break
+        chosen.append(pick)
+        remaining.remove(pick)
+        current = trial
+    for suggestion in suggestions:
+        mine = [f for f in suggestion.fingerprints if f in base]
+        before = sum(base[f] for f in mine)
+        after = sum(current[f] for f in mine)
+        suggestion.method = method
+        suggestion.cost_before = round(before, 2)
+        suggestion.cost_after = round(after, 2)
+        assert suggestion.candidate is not None
+        suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
+        if not mine:
+            suggestion.notes.append("not validated: no logged values to EXPLAIN its statements")
+            suggestion.method = "heuristic"
+            suggestion.cost_before = suggestion.cost_after = None
+    kept = [s for s in suggestions if s in chosen or s.method == "heuristic"]
+    for suggestion in suggestions:
+        if suggestion not in kept:
+            advice.no_suggestion.append(
+                NoSuggestion(
+                    ",".join(suggestion.fingerprints),
+                    suggestion.ddl,
+                    f"what-if ({method}): the planner does not use it, or it cuts the "
+                    f"estimated cost by less than {MIN_GAIN:.0%}",
+                )
+            )
+    advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
+    for fingerprint, problem in coster.failed.items():
+        advice.warnings.append(f"could not EXPLAIN {fingerprint}: {problem}")
+    advice.summary["validated"] = method
+    advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
+    advice.summary["workload_cost_after"] = round(sum(current.values()), 2)

@@ -1,0 +1,160 @@
+"""The advisor against the real PostgreSQL: the live schema and statistics, what-if validation
+with HypoPG (and without it, by a rolled-back CREATE INDEX), and a database left as found."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from backendperf.advisor import Schema, advise
+from backendperf.advisor.whatif import validate
+from backendperf.cli import main
+from backendperf.workload import Workload
+from tests.conftest import PG_URL, unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SHOP = pathlib.Path(__file__).parents[2] / "examples" / "shop"
+LOG = SHOP / "postgresql.log"
+
+pytestmark = pytest.mark.postgres
+
+
+def _load_shop(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute((SHOP / "schema.sql").read_text())
+        conn.execute((SHOP / "data.sql").read_text())
+
+
+def _indexes(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.fixture
+def shop_url(pg_url: str) -> str:
+    _load_shop(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def hypopg(shop_url: str) -> str:
+    """HypoPG in the test database (the test is the user who consents)."""
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'"
+        ).fetchone()
+        if available is None:
+            unavailable("HypoPG", "apt-get install postgresql-15-hypopg")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+    return shop_url
+
+
+@pytest.fixture
+def bare_database() -> Iterator[str]:
+    """A fresh database without HypoPG, dropped afterwards."""
+    import psycopg
+
+    name = f"bp_whatif_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        _load_shop(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_schema_from_live_postgres(shop_url: str) -> None:
+    """Tables, columns, primary and unique keys, row estimates and pg_stats statistics."""
+    schema = Schema.from_url(shop_url)
+    assert set(schema.tables) == {"users", "products", "orders", "order_items"}
+    orders = schema.tables["orders"]
+    assert orders.rows == pytest.approx(100_000, rel=0.05)
+    assert [ix.columns for ix in orders.indexes] == [("id",)]
+    assert orders.indexes[0].unique
+    users = schema.tables["users"]
+    assert {ix.columns for ix in users.indexes} == {("id",), ("email",)}
+    status = orders.columns["status"]
+    assert status.distinct(orders.rows) == 4
+    assert users.columns["deleted_at"].null_frac == pytest.approx(0.9, abs=0.02)
+
+
+def test_validated_advice_with_hypopg_leaves_database_as_found(hypopg: str) -> None:
+    """Every kept suggestion is proven by HypoPG costs; nothing is left behind."""
+    import psycopg
+
+    before = _indexes(hypopg)
+    workload = Workload.from_logs([LOG])
+    advice = advise(workload, schema=Schema.from_url(hypopg))
+    assert advice.indexes
+    validate(advice, workload, hypopg)
+    assert advice.summary["validated"] == "hypopg"
+    assert advice.summary["workload_cost_after"] < advice.summary["workload_cost_before"] / 2
+    validated = [s for s in advice.indexes if s.method == "hypopg"]
+    assert validated
+    for s in validated:
+        assert s.cost_before is not None and s.cost_after is not None
+        assert s.cost_after < s.cost_before
+        assert s.size_bytes and s.size_bytes > 0
+    ddl = " ".join(s.ddl for s in validated)
+    assert "orders (user_id, created_at DESC)" in ddl
+    assert "order_items (order_id" in ddl
+    assert _indexes(hypopg) == before
+    with psycopg.connect(hypopg) as conn:
+        ns = conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+            "ON n.oid = e.extnamespace WHERE extname = 'hypopg'"
+        ).fetchone()[0]
+        listed = conn.execute(f"SELECT count(*) FROM {ns}.hypopg_list_indexes").fetchone()
+        assert listed == (0,)
+
+
+def test_validation_without_hypopg_rolls_back(bare_database: str) -> None:
+    """No HypoPG and no consent: real CREATE INDEX inside a rolled-back transaction; the
+    extension is not created and no index remains."""
+    import psycopg
+
+    before = _indexes(bare_database)
+    workload = Workload.from_logs([LOG])
+    advice = advise(workload, schema=Schema.from_url(bare_database))
+    validate(advice, workload, bare_database)
+    assert advice.summary["validated"] == "rollback"
+    assert any(s.method == "rollback" and s.cost_after is not None for s in advice.indexes)
+    assert _indexes(bare_database) == before
+    with psycopg.connect(bare_database) as conn:
+        assert (
+            conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'hypopg'").fetchone() is None
+        )
+
+
+def test_cli_advise_validate_json(hypopg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`backendperf advise LOG --db URL --validate --output json` prints the DESIGN schema."""
+    code = main(["advise", str(LOG), "--db", hypopg, "--validate", "--output", "json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == 1
+    assert report["indexes"]
+    assert {i["estimated"]["method"] for i in report["indexes"]} <= {"hypopg", "heuristic"}
+    first = report["indexes"][0]
+    assert first["ddl"].startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS ")
+    assert first["estimated"]["cost_after"] < first["estimated"]["cost_before"]
