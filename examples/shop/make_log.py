@@ -23,33 +23,62 @@ HERE = pathlib.Path(__file__).parent
 SERVER_LOG = pathlib.Path("/var/log/postgresql/postgresql-15-main.log")
 
 QUERIES = [
-    ("SELECT id, name FROM users WHERE email = %s", lambda r: (f"user{r.randrange(20000)}@shop.test",)),
+    (
+        "SELECT id, name FROM users WHERE email = %s",
+        lambda r: (f"user{r.randrange(20000)}@shop.test",),
+    ),
     ("SELECT * FROM users WHERE id = %s", lambda r: (r.randrange(20000),)),
-    ("SELECT id, total, created_at FROM orders WHERE user_id = %s ORDER BY created_at DESC LIMIT 20",
-     lambda r: (r.randrange(20000),)),
-    ("SELECT count(*) FROM orders WHERE status = %s AND created_at > now() - interval '7 days'",
-     lambda r: (r.choice(["pending", "paid", "shipped"]),)),
-    ("SELECT id, user_id, total FROM orders WHERE status = 'pending' AND created_at < %s "
-     "ORDER BY created_at LIMIT 50", lambda r: ("2026-11-01",)),
-    ("SELECT oi.product_id, oi.quantity FROM order_items oi WHERE oi.order_id = %s",
-     lambda r: (r.randrange(100000),)),
-    ("SELECT p.name, sum(oi.quantity) FROM order_items oi JOIN products p ON p.id = oi.product_id "
-     "WHERE oi.order_id IN (SELECT id FROM orders WHERE user_id = %s) GROUP BY p.name",
-     lambda r: (r.randrange(20000),)),
-    ("SELECT id, name, price FROM products WHERE category = %s ORDER BY price LIMIT 10",
-     lambda r: (r.choice(["books", "music", "garden", "toys", "food"]),)),
+    (
+        "SELECT id, total, created_at FROM orders WHERE user_id = %s "
+        "ORDER BY created_at DESC LIMIT 20",
+        lambda r: (r.randrange(20000),),
+    ),
+    (
+        "SELECT count(*) FROM orders WHERE status = %s AND created_at > now() - interval '7 days'",
+        lambda r: (r.choice(["pending", "paid", "shipped"]),),
+    ),
+    (
+        "SELECT id, user_id, total FROM orders WHERE status = 'pending' AND created_at < %s "
+        "ORDER BY created_at LIMIT 50",
+        lambda r: ("2026-11-01",),
+    ),
+    (
+        "SELECT oi.product_id, oi.quantity FROM order_items oi WHERE oi.order_id = %s",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "SELECT p.name, sum(oi.quantity) FROM order_items oi "
+        "JOIN products p ON p.id = oi.product_id "
+        "WHERE oi.order_id IN (SELECT id FROM orders WHERE user_id = %s) GROUP BY p.name",
+        lambda r: (r.randrange(20000),),
+    ),
+    (
+        "SELECT id, name, price FROM products WHERE category = %s ORDER BY price LIMIT 10",
+        lambda r: (r.choice(["books", "music", "garden", "toys", "food"]),),
+    ),
     ("SELECT id FROM products WHERE sku LIKE %s", lambda r: (f"SKU-{r.randrange(100)}%",)),
-    ("SELECT id, email FROM users WHERE lower(email) = lower(%s)",
-     lambda r: (f"USER{r.randrange(20000)}@shop.test",)),
+    (
+        "SELECT id, email FROM users WHERE lower(email) = lower(%s)",
+        lambda r: (f"USER{r.randrange(20000)}@shop.test",),
+    ),
     ("SELECT id FROM users WHERE name LIKE %s", lambda r: (f"%{r.randrange(1000)}",)),
-    ("SELECT count(*) FROM users WHERE country = %s AND deleted_at IS NULL",
-     lambda r: (r.choice(["FR", "DE", "US", "JP"]),)),
-    ("UPDATE orders SET status = 'shipped' WHERE id = %s AND status = 'paid'",
-     lambda r: (r.randrange(100000),)),
-    ("DELETE FROM order_items WHERE order_id = %s AND product_id = %s",
-     lambda r: (r.randrange(100000), r.randrange(2000))),
-    ("INSERT INTO orders (id, user_id, status, total, created_at) VALUES (%s, %s, 'pending', 10, now())",
-     lambda r: (1_000_000 + r.randrange(10**9), r.randrange(20000))),
+    (
+        "SELECT count(*) FROM users WHERE country = %s AND deleted_at IS NULL",
+        lambda r: (r.choice(["FR", "DE", "US", "JP"]),),
+    ),
+    (
+        "UPDATE orders SET status = 'shipped' WHERE id = %s AND status = 'paid'",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "DELETE FROM order_items WHERE order_id = %s AND product_id = %s",
+        lambda r: (r.randrange(100000), r.randrange(2000)),
+    ),
+    (
+        "INSERT INTO orders (id, user_id, status, total, created_at) "
+        "VALUES (%s, %s, 'pending', 10, now())",
+        lambda r: (1_000_000 + r.randrange(10**9), r.randrange(20000)),
+    ),
 ]
 
 

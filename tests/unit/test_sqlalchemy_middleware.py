@@ -558,3 +558,29 @@ def test_event_json_has_every_field() -> None:
     data = json.loads(event_.to_json())
     assert set(data) == {f.name for f in dataclasses.fields(QueryEvent)}
     assert QueryEvent.from_json(event_.to_json()) == event_
+
+
+def test_end_to_end_instrument_jsonl_advise(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """instrument -> the app's queries -> JSONL -> `backendperf advise` suggests the index the
+    N+1's statement needs (on the live SQLite schema)."""
+    from backendperf.cli import main
+
+    db = tmp_path / "app.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    orm_app.Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        orm_app.seed(s, users=20)
+    path = tmp_path / "queries.jsonl"
+    with instrument(engine, jsonl=path), Session(engine) as s, profile(on_nplusone="ignore"):
+        for _ in range(3):
+            orm_app.emails_lazy(s)
+            s.expire_all()
+    engine.dispose()
+    code = main(["advise", str(path), "--db", f"sqlite:///{db}", "--output", "json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [i["ddl"] for i in report["indexes"]] == [
+        "CREATE INDEX IF NOT EXISTS ix_bp_address_user_id ON bp_address (user_id);"
+    ]

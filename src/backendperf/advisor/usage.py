@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StatementUsage", "TableUsage", "extract"]
 
-_PLACEHOLDERS = re.compile(r"%\(\w+\)s|%s")  # pyformat: sqlglot reads ``?``
+# pyformat placeholders become ``?`` (which sqlglot reads); string literals are left alone
+_PLACEHOLDERS = re.compile(r"'(?:[^']|'')*'|%\(\w+\)s|%s")
 
 
 @dataclass(slots=True)
@@ -97,7 +98,11 @@ def extract(sql: str, schema: Schema, dialect: str | None = None) -> StatementUs
     """The per-table usage of ``sql`` (never raises: parse errors land in ``.error``)."""
     dialect = dialect or schema.dialect
     read = sqlglot_dialect(dialect)
-    text = _PLACEHOLDERS.sub("?", sql) if "%" in sql else sql
+    text = (
+        _PLACEHOLDERS.sub(lambda m: m[0] if m[0].startswith("'") else "?", sql)
+        if "%" in sql
+        else sql
+    )
     try:
         tree = cast("exp.Expression", sqlglot.parse_one(text, read=read))
     except SqlglotError as exc:

@@ -118,8 +118,8 @@ class _Coster:
             ns = self.ns
             conn.execute(f"SELECT {ns}hypopg_reset()")
             for candidate in indexes:
-                row = conn.execute(
-                    f"SELECT indexrelid FROM {ns}hypopg_create_index(%s)",
+                row = conn.execute(  # ns: the extension's schema, from pg_namespace
+                    f"SELECT indexrelid FROM {ns}hypopg_create_index(%s)",  # noqa: S608
                     (_plain_ddl(candidate),),
                 ).fetchone()
                 if row is not None and candidate.ddl("postgresql") not in self.sizes:
@@ -145,6 +145,7 @@ class _Coster:
         conn = self.conn
         conn.execute("SAVEPOINT bp_explain")
         try:
+            # the user's own logged statement, EXPLAINed (never run) in a rolled-back transaction
             row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}").fetchone()
         except Exception as exc:  # a statement this database cannot plan: report, go on
             conn.execute("ROLLBACK TO SAVEPOINT bp_explain")

@@ -1,0 +1,254 @@
+"""The index advisor offline: schema from DDL, usage golden pairs, candidates, the pipeline's
+rules, the report formats and the CLI (no database needed)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import pytest
+
+from backendperf.advisor import Schema, advise
+from backendperf.advisor.candidates import Candidate, candidates
+from backendperf.advisor.usage import extract
+from backendperf.cli import main
+from backendperf.events import QueryEvent
+from backendperf.workload import Workload
+
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "advisor"
+SHOP = pathlib.Path(__file__).parents[2] / "examples" / "shop"
+SCHEMA = Schema.from_ddl((FIXTURES / "schema.sql").read_text())
+
+
+def _golden() -> list[tuple[str, list[str]]]:
+    pairs: list[tuple[str, list[str]]] = []
+    sql: list[str] = []
+    expects: list[str] = []
+    for line in (FIXTURES / "usage.sql").read_text().splitlines():
+        if line.startswith("-- expect:"):
+            expects.append(line.removeprefix("-- expect:").strip())
+        elif line.startswith("--") or not line.strip():
+            if sql and expects:
+                pairs.append((" ".join(sql), expects))
+                sql, expects = [], []
+        else:
+            sql.append(line)
+    if sql and expects:
+        pairs.append((" ".join(sql), expects))
+    return pairs
+
+
+@pytest.mark.parametrize(("sql", "expects"), _golden(), ids=lambda v: str(v)[:50])
+def test_usage_golden_pairs(sql: str, expects: list[str]) -> None:
+    """Each golden statement yields the per-table usage its expect lines state."""
+    use = extract(sql.rstrip(";"), SCHEMA)
+    assert use.error is None
+    for expect in expects:
+        table, _, rest = expect.partition(" ")
+        got = use.tables[table]
+        if rest.startswith("unindexable="):
+            wanted = rest.removeprefix("unindexable=")
+            assert any(wanted in reason for _, reason in got.unindexable), got.unindexable
+            continue
+        fields = rest.split()
+        for item in fields:
+            name, _, value = item.partition("=")
+            if name == "order_by":
+                column, _, direction = expect.split("order_by=")[1].partition(" ")
+                assert got.order_by[0] == (column, direction.startswith("DESC"))
+            elif name in ("DESC", "ASC"):
+                continue
+            elif name == "limit":
+                assert got.limit is (value == "true")
+            elif name == "unindexable":
+                assert any(value in reason for _, reason in got.unindexable), got.unindexable
+            else:
+                assert getattr(got, name) == value.split(","), (name, getattr(got, name))
+
+
+def test_unparseable_statement_is_reported_not_raised() -> None:
+    """A statement sqlglot cannot read comes back with an error, never an exception."""
+    use = extract("SELECT FROM WHERE (((", SCHEMA)
+    assert use.error is not None and use.error.startswith("unparseable")
+
+
+def test_schema_from_ddl_keys_and_indexes() -> None:
+    """PRIMARY KEY, UNIQUE, CREATE INDEX with expressions, DESC, INCLUDE, WHERE; MySQL KEYs."""
+    schema = Schema.from_ddl(
+        "CREATE TABLE t (id int PRIMARY KEY, a text, b int, UNIQUE (a, b));"
+        "CREATE INDEX t_x ON t (lower(a), b DESC) INCLUDE (id) WHERE b > 0;"
+    )
+    assert [str(ix) for ix in schema.tables["t"].indexes] == [
+        "t_pkey (id) UNIQUE",
+        "t_a_b_key (a, b) UNIQUE",
+        "t_x (lower(a), b DESC) INCLUDE (id) WHERE b > 0",
+    ]
+    mysql = Schema.from_ddl(
+        "CREATE TABLE `m` (`id` int, `a` int, KEY `ix_a` (`a`), PRIMARY KEY (`id`));", "mysql"
+    )
+    assert [ix.name for ix in mysql.tables["m"].indexes] == ["PRIMARY", "ix_a"]
+
+
+def test_candidate_column_order_and_statistics() -> None:
+    """Equality first, the more selective first when statistics exist; then the range."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    table = schema.tables["orders"]
+    table.rows = 100_000
+    table.columns["status"].n_distinct = 4
+    table.columns["user_id"].n_distinct = -0.2  # 20% of the rows: 20,000 values
+    use = extract(
+        "SELECT * FROM orders WHERE status = 'a' AND user_id = 1 AND created_at > now()", schema
+    ).tables["orders"]
+    (candidate,) = candidates(use, table, "postgresql")
+    assert candidate.columns == ("user_id", "status", "created_at")
+    assert candidate.include == ()  # SELECT *: no covering index
+
+
+SCHEMA_DDL = (FIXTURES / "schema.sql").read_text()
+
+
+def _workload(statements: dict[str, int], ms: float = 10.0) -> Workload:
+    events = []
+    for sql, n in statements.items():
+        for i in range(n):
+            events.append(QueryEvent(statement=sql.replace("{i}", str(i)), duration_ms=ms))
+    return Workload().extend(events)
+
+
+def test_existing_index_serves_and_redundant_is_flagged() -> None:
+    """A candidate that is a prefix of an existing index is not suggested (the statement says
+    which index serves it); an index that is a prefix of another is reported redundant."""
+    schema = Schema.from_ddl(
+        SCHEMA_DDL
+        + "CREATE INDEX orders_user ON orders (user_id);"
+        + "CREATE INDEX orders_user_created ON orders (user_id, created_at);"
+    )
+    advice = advise(_workload({"SELECT * FROM orders WHERE user_id = {i}": 5}), schema=schema)
+    assert advice.indexes == []
+    (reason,) = {n.reason for n in advice.no_suggestion}
+    assert reason == "already served by orders_user on orders"
+    (redundant,) = advice.redundant_indexes
+    assert (redundant.index, redundant.covered_by) == ("orders_user", "orders_user_created")
+
+
+def test_prefix_candidates_merge_and_unique_keys_serve() -> None:
+    """(user_id) and (user_id, created_at) become one index; a statement whose equality
+    columns include a unique key gets nothing."""
+    advice = advise(
+        _workload(
+            {
+                "SELECT * FROM orders WHERE user_id = {i}": 5,
+                "SELECT * FROM orders WHERE user_id = {i} ORDER BY created_at LIMIT 5": 5,
+                "UPDATE orders SET total = 1 WHERE id = {i} AND status = 'x'": 5,
+            }
+        ),
+        schema=SCHEMA,
+    )
+    assert [s.ddl for s in advice.indexes] == [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_orders_user_id_created_at "
+        "ON orders (user_id, created_at);"
+    ]
+    assert advice.indexes[0].queries_helped == 2
+    assert any("orders_pkey" in n.reason for n in advice.no_suggestion)
+
+
+def test_low_selectivity_and_small_share_are_not_suggested() -> None:
+    """A 4-value column alone is not indexed; neither is a statement with 0.1% of the time."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    schema.tables["orders"].rows = 100_000
+    schema.tables["orders"].columns["status"].n_distinct = 4
+    advice = advise(
+        Workload().extend(
+            [
+                QueryEvent(statement="SELECT * FROM orders WHERE status = 'a'", duration_ms=50.0),
+                QueryEvent(statement="SELECT * FROM users WHERE name = 'x'", duration_ms=0.001),
+                QueryEvent(statement="SELECT * FROM orders WHERE total = 5", duration_ms=5.0),
+            ]
+        ),
+        schema=schema,
+    )
+    assert [s.columns for s in advice.indexes] == [("total",)]
+    reasons = " | ".join(n.reason for n in advice.no_suggestion)
+    assert "only 4 distinct values" in reasons
+    assert "below --min-share" in reasons
+
+
+def test_write_heavy_table_is_noted() -> None:
+    """When writes to a table take a large share of the time, the suggestion says so."""
+    advice = advise(
+        _workload(
+            {
+                "SELECT * FROM orders WHERE user_id = {i}": 5,
+                "INSERT INTO orders (id, user_id, status, total, created_at) "
+                "VALUES ({i}, 1, 'a', 1, now())": 5,
+            }
+        ),
+        schema=SCHEMA,
+    )
+    (suggestion,) = advice.indexes
+    assert any("write-heavy" in note for note in suggestion.notes)
+
+
+def test_ddl_per_dialect() -> None:
+    """PostgreSQL gets CONCURRENTLY, INCLUDE, WHERE and text_pattern_ops; SQLite keeps WHERE;
+    MySQL wraps expressions in parentheses and has no partial indexes."""
+    c = Candidate("t", ("lower(a)", "b"), (False, True), ("c",), "d IS NULL", ("b",))
+    assert c.ddl("postgresql") == (
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_t_lower_a_b_partial ON t "
+        "(lower(a), b text_pattern_ops DESC) INCLUDE (c) WHERE d IS NULL;"
+    )
+    assert c.ddl("sqlite") == (
+        "CREATE INDEX IF NOT EXISTS ix_t_lower_a_b_partial ON t (lower(a), b DESC) WHERE d IS NULL;"
+    )
+    assert c.ddl("mysql") == "CREATE INDEX ix_t_lower_a_b_partial ON t ((lower(a)), b DESC);"
+
+
+def test_cli_advise_on_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's main job: advise on the shipped shop log and DDL, no server."""
+    code = main(
+        [
+            "advise",
+            str(SHOP / "postgresql.log"),
+            "--schema",
+            str(SHOP / "schema.sql"),
+            "--output",
+            "json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"version", "summary", "indexes", "redundant_indexes", "unindexable"}
+    ddl = [i["ddl"] for i in report["indexes"]]
+    assert any("orders (user_id, created_at DESC) INCLUDE (id, total)" in d for d in ddl)
+    assert any("order_items (order_id, product_id)" in d for d in ddl)
+    assert any("users (lower(email))" in d for d in ddl)
+    assert all(i["estimated"]["method"] == "heuristic" for i in report["indexes"])
+    assert any("pg_trgm" in u["reason"] for u in report["unindexable"])
+    assert (
+        main(
+            [
+                "advise",
+                str(SHOP / "postgresql.log"),
+                "--schema",
+                str(SHOP / "schema.sql"),
+                "--output",
+                "sql",
+            ]
+        )
+        == 0
+    )
+    sql = capsys.readouterr().out
+    statements = [line for line in sql.splitlines() if line and not line.startswith("--")]
+    assert all(re.match(r"CREATE INDEX CONCURRENTLY IF NOT EXISTS \w+ ON ", s) for s in statements)
+
+
+def test_cli_advise_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """No schema, a missing file, or --validate without a PostgreSQL --db: exit 2, clearly."""
+    log = str(SHOP / "postgresql.log")
+    assert main(["advise", log]) == 2
+    assert "--schema DDL.sql" in capsys.readouterr().err
+    assert main(["advise", log, "--schema", "/nonexistent.sql"]) == 2
+    assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--validate"]) == 2
+    assert "--validate needs --db" in capsys.readouterr().err
+    assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--fail-on-findings"]) == 1
