@@ -172,11 +172,16 @@ def candidates(
         out.append(Candidate(use.table, (where.split()[0],), (), (), where))
     for expression in use.expressions:
         out.append(Candidate(use.table, (expression, *equality)))
-    if not keys:
-        for column in use.joins:  # the probed side of a join (or an IN-subquery column)
-            partner = use.join_partners.get(column, "")
-            if partner == "" or drives is None or drives(partner):
-                out.append(Candidate(use.table, (column,)))
+    for column in use.joins:  # the probed side of a join (or an IN-subquery column)
+        partner = use.join_partners.get(column, "")
+        if column in keys or not (partner == "" or drives is None or drives(partner)):
+            continue
+        # the driving side's rows probe this table by the join column: it leads, as an
+        # equality, followed by this table's own equality and range columns
+        probe = [column, *(c for c in equality if c != column)]
+        if range_column is not None and range_column != column:
+            probe.append(range_column)
+        out.append(Candidate(use.table, tuple(probe)))
     return out
 
 

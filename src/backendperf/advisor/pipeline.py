@@ -205,8 +205,41 @@ def merge(state: State) -> State:
         host.queries.update(pick.queries)
         host.covering = host.covering and pick.covering
         host.includes |= pick.includes
-    state.picks = {p.candidate.key: p for p in kept}
+    # Same selective leading column (a key such as user_id): one index serves both
+    # statements well enough, and the budget goes to other access paths.
+    kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
+    merged: list[Pick] = []
+    for pick in kept:
+        c = pick.candidate
+        host = next(
+            (
+                k
+                for k in merged
+                if k.candidate.table == c.table
+                and k.candidate.where == c.where
+                and k.candidate.columns[0] == c.columns[0]
+                and _selective(state, c.table, c.columns[0])
+            ),
+            None,
+        )
+        if host is None:
+            merged.append(pick)
+            continue
+        host.queries.update(pick.queries)
+        host.covering = False  # its INCLUDE list was chosen for other statements
+    state.picks = {p.candidate.key: p for p in merged}
     return state
+
+
+def _selective(state: State, table_name: str, column: str) -> bool:
+    """Whether equality on ``column`` alone narrows to few rows: statistics when known
+    (at least 100 distinct values), else a key-like name (``id``, ``..._id``)."""
+    table = state.schema.table(table_name)
+    col = table.column(column) if table is not None else None
+    distinct = col.distinct(table.rows) if col is not None and table is not None else None
+    if distinct is not None:
+        return distinct >= 100
+    return column == "id" or column.endswith("_id")
 
 
 def score(state: State) -> State:

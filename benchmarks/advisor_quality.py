@@ -1,0 +1,436 @@
+"""Index advice quality: backendperf advise against a what-if greedy baseline, on real logs.
+
+Run (as root, with PostgreSQL 15 + HypoPG on 127.0.0.1:5432):
+    python benchmarks/advisor_quality.py [--url postgresql://postgres@127.0.0.1:5432/test]
+
+Three workloads run on the real server, each in a private database, with
+``log_min_duration_statement=0`` for the benchmark's own session. The logs the advisor reads
+are the server's own lines:
+
+- **oltp**: the shop of ``examples/shop`` (20k users, 100k orders, 250k items), 31 statement
+  shapes of the kind an ORM issues: FK lookups, status + created_at filters, ORDER BY ... LIMIT,
+  email lookups, IN lists, LIKE prefixes, counts, UPDATE, DELETE, INSERT;
+- **analytic**: a sales star schema (2M sales rows), with joins, aggregates and range filters;
+- **pgbench**: TPC-B-like statements on ``pgbench -i -s 10``, the negative control (every
+  statement is already served by a primary key).
+
+For each workload:
+
+- **offline**: ``advise`` with the DDL only, no database;
+- **validated**: ``advise --db --validate`` (HypoPG);
+- **greedy baseline**: the Dexter/AutoAdmin approach. Its candidates are every 1- and 2-column
+  index on the columns of each statement's predicates (both orders). It then picks greedily by
+  HypoPG workload-cost reduction, stopping below 1% gain or at 10 indexes.
+
+The figures are the relative estimated workload cost (sum of EXPLAIN cost x calls with the
+indexes as HypoPG hypothetical indexes, divided by the same without them), the number of
+indexes, their total size (hypopg_relation_size), and the run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import pathlib
+import random
+import re
+import tempfile
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from backendperf.advisor import Schema, advise
+from backendperf.advisor.usage import extract
+from backendperf.advisor.whatif import validate
+from backendperf.workload import Workload
+
+if TYPE_CHECKING:
+    from backendperf.advisor.candidates import Candidate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHOP = ROOT / "examples" / "shop"
+SERVER_LOG = pathlib.Path("/var/log/postgresql/postgresql-15-main.log")
+
+Q = list[tuple[str, Any]]
+
+OLTP: Q = [
+    (
+        "SELECT id, name FROM users WHERE email = %s",
+        lambda r: (f"user{r.randrange(20000)}@shop.test",),
+    ),
+    ("SELECT * FROM users WHERE id = %s", lambda r: (r.randrange(20000),)),
+    (
+        "SELECT id, total, created_at FROM orders WHERE user_id = %s ORDER BY created_at DESC LIMIT 20",
+        lambda r: (r.randrange(20000),),
+    ),
+    (
+        "SELECT count(*) FROM orders WHERE status = %s AND created_at > now() - interval '7 days'",
+        lambda r: (r.choice(["pending", "paid"]),),
+    ),
+    (
+        "SELECT id, user_id, total FROM orders WHERE status = 'pending' AND created_at < %s ORDER BY created_at LIMIT 50",
+        lambda r: ("2026-11-01",),
+    ),
+    (
+        "SELECT product_id, quantity FROM order_items WHERE order_id = %s",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "SELECT p.name, sum(oi.quantity) FROM order_items oi JOIN products p ON p.id = oi.product_id WHERE oi.order_id IN (SELECT id FROM orders WHERE user_id = %s) GROUP BY p.name",
+        lambda r: (r.randrange(20000),),
+    ),
+    (
+        "SELECT id, name, price FROM products WHERE category = %s ORDER BY price LIMIT 10",
+        lambda r: (r.choice(["books", "toys"]),),
+    ),
+    ("SELECT id FROM products WHERE sku LIKE %s", lambda r: (f"SKU-{r.randrange(100)}%",)),
+    (
+        "SELECT id, email FROM users WHERE lower(email) = lower(%s)",
+        lambda r: (f"USER{r.randrange(20000)}@shop.test",),
+    ),
+    ("SELECT id FROM users WHERE name LIKE %s", lambda r: (f"%{r.randrange(1000)}",)),
+    (
+        "SELECT count(*) FROM users WHERE country = %s AND deleted_at IS NULL",
+        lambda r: (r.choice(["FR", "DE"]),),
+    ),
+    (
+        "UPDATE orders SET status = 'shipped' WHERE id = %s AND status = 'paid'",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "DELETE FROM order_items WHERE order_id = %s AND product_id = %s",
+        lambda r: (r.randrange(100000), r.randrange(2000)),
+    ),
+    (
+        "INSERT INTO orders (id, user_id, status, total, created_at) VALUES (%s, %s, 'pending', 10, now())",
+        lambda r: (10**6 + r.randrange(10**9), r.randrange(20000)),
+    ),
+    (
+        "SELECT id, email FROM users WHERE created_at > %s ORDER BY created_at DESC LIMIT 10",
+        lambda r: ("2026-11-20",),
+    ),
+    (
+        "SELECT id, total FROM orders WHERE user_id = %s AND status = %s",
+        lambda r: (r.randrange(20000), "paid"),
+    ),
+    (
+        "SELECT status, sum(total) FROM orders WHERE created_at > %s GROUP BY status",
+        lambda r: ("2026-11-27",),
+    ),
+    ("SELECT count(*) FROM order_items WHERE product_id = %s", lambda r: (r.randrange(2000),)),
+    (
+        "SELECT id FROM users WHERE country = %s AND created_at > %s ORDER BY created_at DESC LIMIT 10",
+        lambda r: ("JP", "2026-11-01"),
+    ),
+    (
+        "SELECT id, total FROM orders WHERE total > %s ORDER BY total DESC LIMIT 10",
+        lambda r: (490,),
+    ),
+    ("SELECT id, name FROM products WHERE price BETWEEN %s AND %s", lambda r: (10, 12)),
+    (
+        "SELECT id, status FROM orders WHERE user_id IN (%s, %s, %s)",
+        lambda r: (r.randrange(20000), r.randrange(20000), r.randrange(20000)),
+    ),
+    (
+        "UPDATE users SET name = %s WHERE email = %s",
+        lambda r: ("x", f"user{r.randrange(20000)}@shop.test"),
+    ),
+    (
+        "DELETE FROM orders WHERE status = 'cancelled' AND created_at < %s AND user_id = %s",
+        lambda r: ("2026-10-01", r.randrange(20000)),
+    ),
+    (
+        "SELECT o.id, o.total, u.email FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = %s",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "SELECT count(*) FROM order_items WHERE order_id = %s AND quantity > 1",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "SELECT id FROM users WHERE deleted_at IS NOT NULL AND created_at < %s LIMIT 10",
+        lambda r: ("2026-11-10",),
+    ),
+    (
+        "SELECT id FROM orders WHERE created_at BETWEEN %s AND %s",
+        lambda r: ("2026-11-27 10:00", "2026-11-27 10:05"),
+    ),
+    ("SELECT category, count(*) FROM products GROUP BY category", lambda r: ()),
+    (
+        "SELECT u.country, count(*) FROM users u JOIN orders o ON o.user_id = u.id WHERE o.created_at > %s GROUP BY u.country",
+        lambda r: ("2026-11-27 12:00",),
+    ),
+]
+
+ANALYTIC_DDL = """
+CREATE TABLE stores (id int PRIMARY KEY, region text NOT NULL, city text NOT NULL);
+CREATE TABLE items (id int PRIMARY KEY, category text NOT NULL, brand text NOT NULL);
+CREATE TABLE customers (id int PRIMARY KEY, segment text NOT NULL, country text NOT NULL);
+CREATE TABLE sales (id bigint PRIMARY KEY, store_id int NOT NULL, item_id int NOT NULL,
+    customer_id int NOT NULL, sold_at timestamptz NOT NULL, amount numeric(10,2) NOT NULL,
+    qty int NOT NULL);
+"""
+ANALYTIC_DATA = """
+INSERT INTO stores SELECT i, 'region' || (i % 10), 'city' || i FROM generate_series(0, 499) i;
+INSERT INTO items SELECT i, 'cat' || (i % 50), 'brand' || (i % 300) FROM generate_series(0, 9999) i;
+INSERT INTO customers SELECT i, (ARRAY['retail','pro','vip'])[1 + i % 3], 'c' || (i % 40)
+FROM generate_series(0, 99999) i;
+INSERT INTO sales SELECT i, (i * 7) % 500, (i * 13) % 10000, (i * 31) % 100000,
+    timestamptz '2026-01-01' + ((i % 525600) || ' minutes')::interval, (i % 1000) / 10.0, 1 + i % 5
+FROM generate_series(0, 1999999) i;
+ANALYZE;
+"""
+ANALYTIC: Q = [
+    (
+        "SELECT s.region, sum(x.amount) FROM sales x JOIN stores s ON s.id = x.store_id WHERE x.sold_at >= %s AND x.sold_at < %s GROUP BY s.region",
+        lambda r: ("2026-03-01", "2026-03-02"),
+    ),
+    (
+        "SELECT x.item_id, sum(x.qty) FROM sales x JOIN items i ON i.id = x.item_id WHERE i.category = %s AND x.sold_at >= %s GROUP BY x.item_id ORDER BY 2 DESC LIMIT 10",
+        lambda r: (f"cat{r.randrange(50)}", "2026-12-25"),
+    ),
+    (
+        "SELECT sold_at, amount FROM sales WHERE customer_id = %s ORDER BY sold_at DESC LIMIT 20",
+        lambda r: (r.randrange(100000),),
+    ),
+    (
+        "SELECT count(*), sum(amount) FROM sales WHERE store_id = %s AND sold_at >= %s AND sold_at < %s",
+        lambda r: (r.randrange(500), "2026-06-01", "2026-06-08"),
+    ),
+    (
+        "SELECT c.segment, count(*) FROM sales x JOIN customers c ON c.id = x.customer_id WHERE x.sold_at BETWEEN %s AND %s GROUP BY c.segment",
+        lambda r: ("2026-07-01", "2026-07-02"),
+    ),
+    (
+        "SELECT i.brand, avg(x.amount) FROM sales x JOIN items i ON i.id = x.item_id WHERE x.item_id = %s GROUP BY i.brand",
+        lambda r: (r.randrange(10000),),
+    ),
+    (
+        "SELECT date_trunc('day', sold_at), sum(amount) FROM sales WHERE sold_at >= %s AND sold_at < %s GROUP BY 1",
+        lambda r: ("2026-09-01", "2026-09-08"),
+    ),
+    (
+        "SELECT id, amount FROM sales WHERE customer_id = %s AND store_id = %s",
+        lambda r: (r.randrange(100000), r.randrange(500)),
+    ),
+]
+
+PGBENCH: Q = [
+    (
+        "UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid = %s",
+        lambda r: (r.randrange(-5000, 5000), 1 + r.randrange(1_000_000)),
+    ),
+    (
+        "SELECT abalance FROM pgbench_accounts WHERE aid = %s",
+        lambda r: (1 + r.randrange(1_000_000),),
+    ),
+    (
+        "UPDATE pgbench_tellers SET tbalance = tbalance + %s WHERE tid = %s",
+        lambda r: (r.randrange(-5000, 5000), 1 + r.randrange(100)),
+    ),
+    (
+        "UPDATE pgbench_branches SET bbalance = bbalance + %s WHERE bid = %s",
+        lambda r: (r.randrange(-5000, 5000), 1 + r.randrange(10)),
+    ),
+    (
+        "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)",
+        lambda r: (1, 1, 1, 5),
+    ),
+]
+
+
+def create_database(url: str) -> str:
+    name = f"bp_quality_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str, admin: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def run_logged(url: str, queries: Q, rounds: int, log: pathlib.Path) -> None:
+    """Run the statements with our session's statements logged; keep those log lines."""
+    rnd = random.Random(7)
+    start = SERVER_LOG.stat().st_size
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET log_min_duration_statement = 0")
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        for _ in range(rounds):
+            for sql, params in queries:
+                conn.execute(sql, params(rnd))
+        conn.execute("RESET log_min_duration_statement")
+    time.sleep(0.5)
+    lines = SERVER_LOG.read_bytes()[start:].decode().splitlines(keepends=True)
+    keep, out = False, []
+    for line in lines:
+        if not line.startswith("\t"):
+            keep = f"[{pid}]" in line
+        if keep:
+            out.append(line)
+    log.write_text("".join(out))
+
+
+def workload_cost(
+    conn: Any, statements: list[tuple[str, int]], indexes: list[str]
+) -> tuple[float, int]:
+    """(sum of EXPLAIN cost x calls, total size) with ``indexes`` as hypothetical indexes."""
+    conn.execute("SELECT hypopg_reset()")
+    size = 0
+    for ddl in indexes:
+        oid = conn.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,)).fetchone()[0]
+        size += conn.execute("SELECT hypopg_relation_size(%s)", (oid,)).fetchone()[0]
+    total = 0.0
+    for sql, calls in statements:
+        plan = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0]
+        total += plan[0]["Plan"]["Total Cost"] * calls
+    conn.execute("SELECT hypopg_reset()")
+    return total, size
+
+
+def plain(candidate: Candidate) -> str:
+    ddl = candidate.ddl("postgresql", concurrently=False).rstrip(";")
+    return re.sub(r"^CREATE INDEX IF NOT EXISTS \S+ ON ", "CREATE INDEX ON ", ddl)
+
+
+def greedy_baseline(
+    conn: Any, workload: Workload, schema: Schema, statements: list[tuple[str, int]]
+) -> list[str]:
+    """1- and 2-column candidates on predicate columns, greedy by HypoPG cost reduction."""
+    cands: set[str] = set()
+    for stats in workload.stats.values():
+        sample = stats.samples[0].bound() if stats.samples else stats.normalized
+        use = extract(sample, schema)
+        for t in use.tables.values():
+            cols = list(dict.fromkeys([*t.equality, *t.ranges, *t.joins]))
+            for c in cols:
+                cands.add(f"CREATE INDEX ON {t.table} ({c})")
+            for a, b in itertools.permutations(cols, 2):
+                cands.add(f"CREATE INDEX ON {t.table} ({a}, {b})")
+    chosen: list[str] = []
+    current, _ = workload_cost(conn, statements, [])
+    while len(chosen) < 10:
+        best = None
+        for c in sorted(cands - set(chosen)):
+            cost, _ = workload_cost(conn, statements, [*chosen, c])
+            if best is None or cost < best[0]:
+                best = (cost, c)
+        if best is None or (current - best[0]) / current < 0.01:
+            break
+        chosen.append(best[1])
+        current = best[0]
+    return chosen
+
+
+def measure(name: str, url: str, ddl: str, log: pathlib.Path) -> list[str]:
+    workload = Workload.from_logs([log])
+    statements = [
+        (s.samples[0].bound(), s.count)
+        for s in workload.stats.values()
+        if s.samples and not s.normalized.startswith(("set ", "reset ", "select pg_backend_pid"))
+    ]
+    rows = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        base, _ = workload_cost(conn, statements, [])
+        t = time.perf_counter()
+        offline = advise(workload, schema=Schema.from_ddl(ddl))
+        t_offline = time.perf_counter() - t
+        t = time.perf_counter()
+        validated = advise(workload, schema=Schema.from_url(url))
+        validate(validated, workload, url)
+        t_valid = time.perf_counter() - t
+        t = time.perf_counter()
+        greedy = greedy_baseline(conn, workload, Schema.from_url(url), statements)
+        t_greedy = time.perf_counter() - t
+        for label, indexes, seconds in (
+            (
+                "backendperf offline (DDL only)",
+                [plain(s.candidate) for s in offline.indexes if s.candidate],
+                t_offline,
+            ),
+            (
+                "backendperf --validate (HypoPG)",
+                [plain(s.candidate) for s in validated.indexes if s.candidate],
+                t_valid,
+            ),
+            ("greedy what-if baseline (1-2 cols)", greedy, t_greedy),
+        ):
+            cost, size = workload_cost(conn, statements, indexes)
+            rows.append(
+                f"| {name} | {label} | {cost / base:.3f} | {len(indexes)} | "
+                f"{size / 1e6:.1f} | {seconds:.2f} |"
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    header = [
+        "| workload | advice | relative cost | indexes | size MB | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    rows: list[str] = []
+    tmp = pathlib.Path(tempfile.mkdtemp())
+    # oltp
+    db = create_database(args.url)
+    try:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute((SHOP / "schema.sql").read_text())
+            conn.execute((SHOP / "data.sql").read_text())
+        run_logged(db, OLTP, 20, tmp / "oltp.log")
+        rows += measure("oltp (31 shapes)", db, (SHOP / "schema.sql").read_text(), tmp / "oltp.log")
+    finally:
+        drop_database(db, args.url)
+    # analytic
+    db = create_database(args.url)
+    try:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(ANALYTIC_DDL)
+            conn.execute(ANALYTIC_DATA)
+        run_logged(db, ANALYTIC, 5, tmp / "analytic.log")
+        rows += measure("analytic (2M sales)", db, ANALYTIC_DDL, tmp / "analytic.log")
+    finally:
+        drop_database(db, args.url)
+    # pgbench: the negative control
+    db = create_database(args.url)
+    try:
+        import subprocess
+
+        name = db.rsplit("/", 1)[1]
+        subprocess.run(
+            ["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-i", "-s", "10", "-q", name],
+            check=True,
+            capture_output=True,
+        )
+        run_logged(db, PGBENCH, 50, tmp / "pgbench.log")
+        with psycopg.connect(db) as conn:
+            ddl = ";\n".join(
+                r[0]
+                for r in conn.execute(
+                    "SELECT 'CREATE TABLE ' || c.relname || ' (' || string_agg(a.attname || ' ' || "
+                    "format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')' FROM "
+                    "pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+                    "WHERE c.relname LIKE 'pgbench_%%' AND c.relkind = 'r' GROUP BY c.relname"
+                )
+            )
+            ddl += ";\n" + ";\n".join(
+                r[0]
+                for r in conn.execute(
+                    "SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'pgbench_%%'"
+                )
+            )
+        rows += measure("pgbench (negative control)", db, ddl, tmp / "pgbench.log")
+    finally:
+        drop_database(db, args.url)
+    print("\n".join(header + rows))
+
+
+if __name__ == "__main__":
+    main()
