@@ -129,6 +129,19 @@ def _advise(args: argparse.Namespace) -> int:
         except Exception as exc:  # the database went away, a permission: say it, exit 2
             print(f"backendperf advise: --validate: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
+    if args.baseline:
+        from backendperf.advisor.report import load_baseline
+
+        try:
+            known = load_baseline(args.baseline)
+        except (OSError, ValueError) as exc:
+            print(f"backendperf advise: --baseline {args.baseline}: {exc}", file=sys.stderr)
+            return 2
+        for suggestion in advice.indexes:
+            suggestion.known = suggestion.identity() in known
+    elif args.fail_on == "new":
+        print("backendperf advise: --fail-on new needs --baseline FILE", file=sys.stderr)
+        return 2
     advice.source = {"logs": list(args.logs), "schema": args.schema or args.db}
     if workload.read_stats is not None:
         advice.skipped["lines"] = sum(workload.read_stats.skipped.values()) + (
@@ -149,7 +162,11 @@ def _advise(args: argparse.Namespace) -> int:
             return 2
     else:
         sys.stdout.write(text)
-    return 1 if args.fail_on_findings and advice.indexes else 0
+    if args.fail_on == "any":
+        return 1 if advice.indexes else 0
+    if args.fail_on == "new":
+        return 1 if any(not s.known for s in advice.indexes) else 0
+    return 0
 
 
 def _workload_dialect(workload: Workload) -> str:
@@ -304,9 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --validate: CREATE EXTENSION hypopg in the database if it is missing",
     )
     advise.add_argument(
-        "--fail-on-findings",
-        action="store_true",
-        help="exit 1 when an index is suggested (for CI)",
+        "--baseline",
+        metavar="FILE",
+        help="a previous --output json: its suggestions are known (accepted or deferred)",
+    )
+    advise.add_argument(
+        "--fail-on",
+        choices=("any", "new"),
+        help="exit 1 when an index is suggested (any), or one not in --baseline (new): for CI",
     )
     advise.set_defaults(handler=_advise, jobs=1)
     return parser

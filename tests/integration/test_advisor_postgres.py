@@ -158,3 +158,17 @@ def test_cli_advise_validate_json(hypopg: str, capsys: pytest.CaptureFixture[str
     first = report["indexes"][0]
     assert first["ddl"].startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS ")
     assert first["estimated"]["cost_after"] < first["estimated"]["cost_before"]
+
+
+def test_unused_and_foreign_keys_from_the_live_database(shop_url: str) -> None:
+    """pg_stat_user_indexes: a never-scanned index is reported unused; pg_constraint gives
+    the foreign keys."""
+    import psycopg
+
+    with psycopg.connect(shop_url, autocommit=True) as conn:
+        conn.execute("CREATE INDEX shop_unused ON products (name)")
+    schema = Schema.from_url(shop_url)
+    assert schema.tables["products"].unused == ["shop_unused"]
+    assert (("user_id",), "users") in schema.tables["orders"].foreign_keys
+    advice = advise(Workload.from_logs([LOG]), schema=schema)
+    assert {"table": "products", "index": "shop_unused"} in advice.unused_indexes

@@ -251,4 +251,42 @@ def test_cli_advise_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["advise", log, "--schema", "/nonexistent.sql"]) == 2
     assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--validate"]) == 2
     assert "--validate needs --db" in capsys.readouterr().err
-    assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--fail-on-findings"]) == 1
+    assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--fail-on", "any"]) == 1
+    assert main(["advise", log, "--schema", str(SHOP / "schema.sql"), "--fail-on", "new"]) == 2
+    assert "needs --baseline" in capsys.readouterr().err
+
+
+def test_cli_baseline_fails_only_on_new_findings(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A committed baseline makes --fail-on new pass until a new index is suggested."""
+    log, schema = str(SHOP / "postgresql.log"), str(SHOP / "schema.sql")
+    baseline = tmp_path / "baseline.json"
+    assert main(["advise", log, "--schema", schema, "--output", "json", "-o", str(baseline)]) == 0
+    common = ["advise", log, "--schema", schema, "--baseline", str(baseline), "--fail-on", "new"]
+    assert main(common) == 0
+    assert "[in baseline]" in capsys.readouterr().out
+    data = json.loads(baseline.read_text())
+    data["indexes"] = data["indexes"][1:]  # forget one: it is new again
+    baseline.write_text(json.dumps(data))
+    assert main(common) == 1
+    baseline.write_text("{}")
+    assert main(common) == 2
+
+
+def test_unindexed_foreign_keys_the_workload_joins_on() -> None:
+    """REFERENCES without an index, joined on by the workload, is reported (once suggested,
+    it says so); a foreign key nobody joins on is left alone."""
+    advice = advise(
+        _workload(
+            {
+                "SELECT oi.quantity FROM order_items oi JOIN orders o ON o.id = oi.order_id "
+                "WHERE o.user_id = {i}": 10,
+            }
+        ),
+        schema=SCHEMA,
+    )
+    fks = {(f["table"], tuple(f["columns"])): f for f in advice.unindexed_foreign_keys}
+    assert set(fks) == {("order_items", ("order_id",))}  # orders.user_id: filtered, not joined
+    assert fks[("order_items", ("order_id",))]["suggested"]
+    assert "Foreign keys the workload joins on" in advice.render_text()

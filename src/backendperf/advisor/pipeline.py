@@ -348,6 +348,36 @@ def redundant(state: State) -> State:
     return state
 
 
+def hygiene(state: State) -> State:
+    """Unused indexes (when the schema came from a server that counts scans) and foreign
+    keys that the workload joins on but no index leads with."""
+    joined: set[tuple[str, str]] = {
+        (use.table, column)
+        for q in state.queries
+        if q.usage is not None
+        for use in q.usage.tables.values()
+        for column in use.joins
+    }
+    suggested = {(s.table, s.columns[0]) for s in state.advice.indexes}
+    for table in state.schema.tables.values():
+        for name in table.unused:
+            state.advice.unused_indexes.append({"table": table.name, "index": name})
+        for columns, referenced in table.foreign_keys:
+            if (table.name, columns[0]) not in joined:
+                continue
+            if any(ix.columns[: len(columns)] == columns for ix in table.indexes):
+                continue
+            state.advice.unindexed_foreign_keys.append(
+                {
+                    "table": table.name,
+                    "columns": list(columns),
+                    "references": referenced,
+                    "suggested": (table.name, columns[0]) in suggested,
+                }
+            )
+    return state
+
+
 STAGES: tuple[Callable[[State], State], ...] = (
     collect,
     parse,
@@ -357,6 +387,7 @@ STAGES: tuple[Callable[[State], State], ...] = (
     score,
     select,
     redundant,
+    hygiene,
 )
 
 

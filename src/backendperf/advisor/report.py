@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from backendperf.advisor.candidates import Candidate
 
-__all__ = ["Advice", "NoSuggestion", "Redundant", "Suggestion", "Unindexable"]
+__all__ = [
+    "Advice",
+    "NoSuggestion",
+    "Redundant",
+    "Suggestion",
+    "Unindexable",
+    "load_baseline",
+]
 
 
 @dataclass(slots=True)
@@ -33,9 +40,16 @@ class Suggestion:
     cost_after: float | None = None
     size_bytes: int | None = None
     candidate: Candidate | None = None
+    known: bool = False
+    """In the ``--baseline`` file already (accepted or deferred before)."""
+
+    def identity(self) -> tuple[str, tuple[str, ...], str | None]:
+        """What makes two suggestions the same index (across runs)."""
+        return (self.table, self.columns, self.where)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "known": self.known,
             "table": self.table,
             "columns": list(self.columns),
             "desc": [c for c, d in zip(self.columns, self.desc, strict=False) if d],
@@ -55,6 +69,19 @@ class Suggestion:
                 "method": self.method,
             },
         }
+
+
+def load_baseline(path: str) -> set[tuple[str, tuple[str, ...], str | None]]:
+    """The suggestions of a previous ``--output json`` report."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("indexes"), list):
+        raise ValueError("not a backendperf advise JSON report (no 'indexes' list)")
+    return {
+        (i["table"], tuple(i["columns"]), i.get("where"))
+        for i in data["indexes"]
+        if isinstance(i, dict) and "table" in i and "columns" in i
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +113,10 @@ class Advice:
     redundant_indexes: list[Redundant] = field(default_factory=list)
     unindexable: list[Unindexable] = field(default_factory=list)
     no_suggestion: list[NoSuggestion] = field(default_factory=list)
+    unused_indexes: list[dict[str, str]] = field(default_factory=list)
+    """Indexes the server never scanned (``--db`` on PostgreSQL): candidates to drop."""
+    unindexed_foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    """Foreign keys the workload joins on, with no index leading with their columns."""
     warnings: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +146,8 @@ class Advice:
                 {"fingerprint": n.fingerprint, "statement": n.normalized, "reason": n.reason}
                 for n in self.no_suggestion
             ],
+            "unused_indexes": self.unused_indexes,
+            "unindexed_foreign_keys": self.unindexed_foreign_keys,
             "warnings": self.warnings,
             "skipped": {"lines": self.skipped.get("lines", 0), **self.skipped},
         }
@@ -148,7 +181,7 @@ class Advice:
         )
         for i, s in enumerate(self.indexes, 1):
             out.append("")
-            out.append(f"{i}. {s.ddl}")
+            out.append(f"{i}. {s.ddl}" + ("   [in baseline]" if s.known else ""))
             out.append(f"   why: {s.reason}")
             if s.cost_before is not None and s.cost_after is not None:
                 out.append(
@@ -164,6 +197,18 @@ class Advice:
             out.extend(
                 f"  {r.table}.{r.index}: covered by {r.covered_by} ({r.reason})"
                 for r in self.redundant_indexes
+            )
+        if self.unused_indexes:
+            out.append("")
+            out.append("Indexes never scanned since the statistics were reset (drop candidates):")
+            out.extend(f"  {u['table']}.{u['index']}" for u in self.unused_indexes)
+        if self.unindexed_foreign_keys:
+            out.append("")
+            out.append("Foreign keys the workload joins on, without an index:")
+            out.extend(
+                f"  {f['table']} ({', '.join(f['columns'])}) -> {f['references']}"
+                + (" (suggested above)" if f.get("suggested") else "")
+                for f in self.unindexed_foreign_keys
             )
         if self.unindexable:
             out.append("")

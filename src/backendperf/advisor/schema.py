@@ -93,6 +93,10 @@ class Table:
     indexes: list[Index] = field(default_factory=list)
     rows: float | None = None
     """Estimated rows (pg_class.reltuples, information_schema TABLE_ROWS, sqlite_stat1)."""
+    foreign_keys: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    """``(columns, referenced table)`` for each foreign key."""
+    unused: list[str] = field(default_factory=list)
+    """Indexes never scanned since statistics were reset (PostgreSQL, pg_stat_user_indexes)."""
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name) or self.columns.get(name.lower())
@@ -171,8 +175,13 @@ class Schema:
                         primary = [name]
                     elif isinstance(ckind, exp.UniqueColumnConstraint):
                         keys.append((None, [name], True))
+                    elif isinstance(ckind, exp.Reference):
+                        table.foreign_keys.append(((name,), _referenced(ckind)))
             elif isinstance(item, exp.PrimaryKey):
                 primary = [_name(e.name) for e in item.expressions]
+            elif isinstance(item, exp.ForeignKey):
+                fk = tuple(_name(e.name) for e in item.expressions)
+                table.foreign_keys.append((fk, _referenced(item.args.get("reference"))))
             elif isinstance(item, exp.UniqueColumnConstraint):  # UNIQUE (a, b) / UNIQUE KEY u (a)
                 this = item.this
                 named = isinstance(this, exp.Schema) and this.name
@@ -223,6 +232,12 @@ class Schema:
 
 def _name(text: str) -> str:
     return text.strip('"`').lower() if not text.startswith('"') else text.strip('"')
+
+
+def _referenced(reference: Any) -> str:
+    target = getattr(reference, "this", None)
+    table = target.this if isinstance(target, exp.Schema) else target
+    return _name(table.name) if isinstance(table, exp.Table) else ""
 
 
 def _index_of(statement: exp.Create, read: str) -> Index | None:
@@ -306,6 +321,33 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
         index = _index_of(parsed, "postgres") if isinstance(parsed, exp.Create) else None
         if index is not None and table_name in schema.tables:
             schema.tables[table_name].indexes.append(index)
+    foreign = conn.execute(
+        sa.text(
+            "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, "
+            "array_agg(a.attname ORDER BY k.n) FROM pg_constraint c "
+            "JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) ON true "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "JOIN pg_namespace ns ON ns.oid = c.connamespace "
+            "WHERE c.contype = 'f' AND ns.nspname = :s GROUP BY c.oid, 1, 2"
+        ),
+        {"s": namespace},
+    )
+    for table_name, referenced, columns in foreign:
+        table = schema.table(table_name)
+        if table is not None:
+            table.foreign_keys.append((tuple(columns), referenced.split(".")[-1]))
+    unused = conn.execute(
+        sa.text(
+            "SELECT s.relname, s.indexrelname FROM pg_stat_user_indexes s "
+            "JOIN pg_index i ON i.indexrelid = s.indexrelid "
+            "WHERE s.schemaname = :s AND s.idx_scan = 0 AND NOT i.indisunique"
+        ),
+        {"s": namespace},
+    )
+    for table_name, index_name in unused:
+        table = schema.tables.get(table_name)
+        if table is not None:
+            table.unused.append(index_name)
     return schema
 
 
