@@ -115,10 +115,10 @@ def _advise(args: argparse.Namespace) -> int:
         return 2
     advice = advise(workload, schema=schema, dialect=args.dialect, max_indexes=args.max_indexes)
     if args.validate:
-        if not args.db or not args.db.startswith(("postgresql", "postgres:")):
+        if not args.db:
             print(
-                "backendperf advise: --validate needs --db postgresql://... (what-if plans "
-                "use HypoPG on PostgreSQL)",
+                "backendperf advise: --validate needs --db URL (PostgreSQL: HypoPG what-if "
+                "plans; SQLite: EXPLAIN QUERY PLAN; MySQL/MariaDB: EXPLAIN confirmation)",
                 file=sys.stderr,
             )
             return 2

@@ -13,6 +13,7 @@ import pytest
 from backendperf.advisor import Schema, advise
 from backendperf.advisor.whatif import validate
 from backendperf.cli import main
+from backendperf.events import QueryEvent
 from backendperf.workload import Workload
 from tests.conftest import PG_URL, unavailable
 
@@ -172,3 +173,34 @@ def test_unused_and_foreign_keys_from_the_live_database(shop_url: str) -> None:
     assert (("user_id",), "users") in schema.tables["orders"].foreign_keys
     advice = advise(Workload.from_logs([LOG]), schema=schema)
     assert {"table": "products", "index": "shop_unused"} in advice.unused_indexes
+
+
+@pytest.mark.mariadb
+def test_mariadb_explain_confirms_full_scans(mariadb_url: str) -> None:
+    """MariaDB: the live schema, and EXPLAIN confirming the full scan each suggestion fixes;
+    the advice says it is heuristic."""
+    import pymysql
+
+    database = mariadb_url.rsplit("/", 1)[1]
+    conn = pymysql.connect(host="127.0.0.1", user="root", database=database, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT, total INT)")
+        cur.execute("INSERT INTO orders SELECT seq, seq % 500, seq FROM seq_1_to_20000")
+        cur.execute("ANALYZE TABLE orders")
+    conn.close()
+    workload = Workload().extend(
+        QueryEvent(
+            statement=f"SELECT total FROM orders WHERE user_id = {i}",
+            duration_ms=3.0,
+            dialect="mysql",
+        )
+        for i in range(5)
+    )
+    schema = Schema.from_url(mariadb_url)
+    assert schema.tables["orders"].rows == pytest.approx(20000, rel=0.2)
+    advice = advise(workload, schema=schema)
+    (suggestion,) = advice.indexes
+    assert suggestion.ddl == "CREATE INDEX ix_orders_user_id ON orders (user_id);"
+    validate(advice, workload, mariadb_url)
+    assert suggestion.method == "heuristic"
+    assert any(n.startswith("confirmed by EXPLAIN: full scan") for n in suggestion.notes)

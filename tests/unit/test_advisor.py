@@ -290,3 +290,42 @@ def test_unindexed_foreign_keys_the_workload_joins_on() -> None:
     assert set(fks) == {("order_items", ("order_id",))}  # orders.user_id: filtered, not joined
     assert fks[("order_items", ("order_id",))]["suggested"]
     assert "Foreign keys the workload joins on" in advice.render_text()
+
+
+def test_sqlite_validation_keeps_what_the_planner_uses(tmp_path: pathlib.Path) -> None:
+    """SQLite: EXPLAIN QUERY PLAN with each index inside a rolled-back savepoint; an index
+    the planner ignores is dropped; the database keeps exactly its indexes."""
+    import sqlite3
+
+    from backendperf.advisor.whatif import validate
+
+    db = tmp_path / "shop.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INT, status TEXT, total INT);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+        "INSERT INTO orders SELECT i, i % 100, 'x' || i, i FROM n;"
+    )
+    conn.close()
+    url = f"sqlite:///{db}"
+    workload = _workload(
+        {
+            "SELECT total FROM orders WHERE user_id = {i}": 5,
+            # LIKE is case-insensitive in SQLite: a BINARY index cannot serve it
+            "SELECT id FROM orders WHERE status LIKE 'x{i}%'": 5,
+        }
+    )
+    advice = advise(workload, schema=Schema.from_url(url), min_share=0.0)
+    assert len(advice.indexes) == 2
+    validate(advice, workload, url)
+    (kept,) = advice.indexes
+    assert kept.columns == ("user_id",)
+    assert kept.method == "sqlite-plan"
+    assert any("SCAN orders" in n for n in kept.notes)
+    assert any("ix_orders_user_id" in n for n in kept.notes)
+    assert any("no plan searches through it" in n.reason for n in advice.no_suggestion)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index'").fetchone() == (
+        0,
+    )
+    conn.close()
