@@ -151,6 +151,8 @@ def _advise(args: argparse.Namespace) -> int:
         text = advice.render_json()
     elif args.output == "sql":
         text = advice.render_sql()
+    elif args.output == "html":
+        text = advice.render_html()
     else:
         text = advice.render_text()
     if args.out and args.out != "-":
@@ -304,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PCT",
         help="skip indexes serving less than PCT%% of the workload's time (default 1)",
     )
-    advise.add_argument("--output", default="text", choices=("text", "json", "sql"))
+    advise.add_argument("--output", default="text", choices=("text", "json", "sql", "html"))
     advise.add_argument("-o", "--out", help="write the report here instead of stdout")
     advise.add_argument(
         "--errors", default="warn", choices=("ignore", "warn", "raise"), help="as for digest"

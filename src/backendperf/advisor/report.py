@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -171,6 +172,69 @@ class Advice:
             lines.append("-- backendperf advise: no index to suggest")
         return "\n".join(lines).rstrip() + "\n"
 
+    def render_html(self) -> str:
+        """One self-contained HTML page: the suggestions with their DDL, reasons and costs,
+        then what was not suggested and why."""
+        e = html.escape
+        rows = []
+        for i, s in enumerate(self.indexes, 1):
+            cost = (
+                f"{s.cost_before:,.0f} &rarr; {s.cost_after:,.0f}"
+                if s.cost_before is not None and s.cost_after is not None
+                else "&ndash;"
+            )
+            notes = "".join(f"<li>{e(n)}</li>" for n in s.notes)
+            rows.append(
+                f"<tr><td>{i}</td><td><code>{e(s.ddl)}</code>"
+                f"{f'<ul>{notes}</ul>' if notes else ''}</td><td>{e(s.reason)}</td>"
+                f"<td>{s.share:.0%}</td><td>{cost}</td><td>{e(s.method)}</td></tr>"
+            )
+
+        def section(title: str, items: list[str]) -> str:
+            if not items:
+                return ""
+            return f"<h2>{e(title)}</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+        parts = [
+            section(
+                "Redundant existing indexes",
+                [
+                    f"<code>{e(r.table)}.{e(r.index)}</code>: {e(r.reason)}"
+                    for r in self.redundant_indexes
+                ],
+            ),
+            section(
+                "Foreign keys joined on without an index",
+                [
+                    f"<code>{e(f['table'])} ({e(', '.join(f['columns']))})</code> &rarr; "
+                    f"{e(f['references'])}" + (" (suggested above)" if f.get("suggested") else "")
+                    for f in self.unindexed_foreign_keys
+                ],
+            ),
+            section(
+                "Indexes never scanned",
+                [f"<code>{e(u['table'])}.{e(u['index'])}</code>" for u in self.unused_indexes],
+            ),
+            section(
+                "Predicates no index can serve as written",
+                [f"<code>{e(u.predicate)}</code>: {e(u.reason)}" for u in self.unindexable],
+            ),
+            section(
+                "Statements without a suggestion",
+                [
+                    f"<code>{e(n.normalized[:200])}</code>: {e(n.reason)}"
+                    for n in self.no_suggestion
+                ],
+            ),
+            section("Warnings", [e(w) for w in self.warnings]),
+        ]
+        total = self.summary.get("statements", 0)
+        return _HTML.format(
+            head=e(f"{len(self.indexes)} index suggestion(s) for {total} statement shape(s)"),
+            rows="\n".join(rows) or '<tr><td colspan="6">No index to suggest.</td></tr>',
+            sections="\n".join(p for p in parts if p),
+        )
+
     def render_text(self) -> str:
         """A plain-text report (what ``--output text`` prints)."""
         out: list[str] = []
@@ -225,3 +289,25 @@ class Advice:
             out.append("")
             out.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(out) + "\n"
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>backendperf advise</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+code {{ font: 12px/1.3 ui-monospace, monospace; white-space: pre-wrap; }}
+ul {{ margin: 4px 0; }}
+</style></head><body>
+<h1>backendperf advise</h1>
+<p>{head}</p>
+<table><thead><tr><th>#</th><th>index</th><th>why</th><th>share of time</th>
+<th>estimated cost</th><th>method</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+{sections}
+</body></html>
+"""
