@@ -171,6 +171,16 @@ def _advise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    """``500MB``, ``2GB``, ``800k``, or plain bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size like 500MB or 2GB")
+    return int(float(m[1]) * 1024 ** "bkmgt".index(m[2] or "b"))
+
+
 def _workload_dialect(workload: Workload) -> str:
     dialects = [s.dialect for s in workload.stats.values() if s.dialect]
     return max(set(dialects), key=dialects.count) if dialects else "postgresql"
@@ -298,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     advise.add_argument(
         "--max-indexes", type=int, default=10, help="suggest at most N indexes (default 10)"
+    )
+    advise.add_argument(
+        "--max-size",
+        type=_size,
+        metavar="SIZE",
+        help="total size budget of the suggested indexes, e.g. 500MB or 2GB (needs row "
+        "counts: --db)",
     )
     advise.add_argument(
         "--min-share",

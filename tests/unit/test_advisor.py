@@ -329,3 +329,23 @@ def test_sqlite_validation_keeps_what_the_planner_uses(tmp_path: pathlib.Path) -
         0,
     )
     conn.close()
+
+
+def test_max_size_budget() -> None:
+    """Sizes are estimated from row counts and column widths; --max-size keeps the best
+    suggestions that fit and says why the others were left out."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    schema.tables["orders"].rows = 1_000_000
+    workload = _workload(
+        {
+            "SELECT id FROM orders WHERE user_id = {i}": 10,  # more time: ranked first
+            "SELECT id FROM orders WHERE total > {i}": 5,
+        }
+    )
+    both = advise(workload, schema=schema)
+    sizes = [s.size_bytes for s in both.indexes]
+    assert len(sizes) == 2 and all(s and 10e6 < s < 100e6 for s in sizes)
+    one = advise(workload, schema=schema, max_size=int(sizes[0] * 1.5))  # type: ignore[operator]
+    assert [s.columns[0] for s in one.indexes] == ["user_id"]
+    assert any("--max-size" in n.reason for n in one.no_suggestion)
+    assert main(["advise", "-", "--schema", "x", "--max-size", "lots"]) == 2

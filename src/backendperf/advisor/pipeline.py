@@ -58,6 +58,7 @@ class Pick:
     includes: set[str] = field(default_factory=set)
     covering: bool = True
     score: float = 0.0
+    size: int | None = None
     notes: list[str] = field(default_factory=list)
     replaces: list[str] = field(default_factory=list)
 
@@ -69,6 +70,7 @@ class State:
     dialect: str
     max_indexes: int | None
     min_share: float = MIN_SHARE
+    max_size: int | None = None
     queries: list[Query] = field(default_factory=list)
     picks: dict[Any, Pick] = field(default_factory=dict)
     advice: Advice = field(default_factory=Advice)
@@ -288,6 +290,25 @@ def select(state: State) -> State:
     ranked = [p for p in ranked if p not in small]
     if state.max_indexes is not None:
         ranked = ranked[: state.max_indexes]
+    budget = state.max_size
+    for pick in list(ranked):
+        size = _estimated_size(state, pick.candidate)
+        pick.size = size
+        if budget is None:
+            continue
+        if size is None or size <= budget:
+            budget -= size or 0
+            continue
+        ranked.remove(pick)
+        for query in pick.queries.values():
+            state.advice.no_suggestion.append(
+                NoSuggestion(
+                    query.fingerprint,
+                    query.normalized,
+                    f"{pick.candidate} (~{size / 1e6:.0f} MB) does not fit in what is left of "
+                    f"--max-size ({budget / 1e6:.0f} MB)",
+                )
+            )
     for pick in ranked:
         candidate = pick.candidate
         include = tuple(sorted(pick.includes)) if pick.covering else ()
@@ -322,9 +343,45 @@ def select(state: State) -> State:
                     else []
                 ),
                 candidate=final,
+                size_bytes=pick.size,
             )
         )
     return state
+
+
+_WIDTHS = (
+    ("bigint", 8),
+    ("int8", 8),
+    ("smallint", 2),
+    ("int", 4),
+    ("serial", 4),
+    ("timestamp", 8),
+    ("date", 4),
+    ("double", 8),
+    ("real", 4),
+    ("numeric", 8),
+    ("decimal", 8),
+    ("bool", 1),
+    ("uuid", 16),
+    ("char(", 4),
+)
+
+
+def _estimated_size(state: State, candidate: Candidate) -> int | None:
+    """Bytes of a B-tree on ``candidate``: rows x (key width + tuple overhead) / fill factor;
+    ``None`` without a row count (DDL only)."""
+    table = state.schema.table(candidate.table)
+    if table is None or not table.rows:
+        return None
+    width = 0
+    for name in (*candidate.columns, *candidate.include):
+        col = table.column(name)
+        kind = (col.type if col is not None else "").lower()
+        width += next((w for prefix, w in _WIDTHS if kind.startswith(prefix)), 16)
+    rows = table.rows
+    if candidate.where is not None:
+        rows *= 0.5  # a partial index: without statistics on its predicate, say half
+    return int(rows * (width + 16) / 0.9)
 
 
 def redundant(state: State) -> State:
@@ -435,6 +492,7 @@ def advise(
     dialect: str | None = None,
     max_indexes: int | None = 10,
     min_share: float = MIN_SHARE,
+    max_size: int | None = None,
     stages: tuple[Callable[[State], State], ...] = STAGES,
 ) -> Advice:
     """Index advice for ``workload`` over ``schema`` (offline: heuristics, no database).
@@ -442,7 +500,7 @@ def advise(
     The dialect is the schema's unless given. For what-if validation against a live
     PostgreSQL, pass the result to :func:`backendperf.advisor.whatif.validate`.
     """
-    state = State(workload, schema, dialect or schema.dialect, max_indexes, min_share)
+    state = State(workload, schema, dialect or schema.dialect, max_indexes, min_share, max_size)
     for stage in stages:
         state = stage(state)
     state.advice.summary = {
