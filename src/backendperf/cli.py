@@ -78,12 +78,17 @@ def _digest(args: argparse.Namespace) -> int:
         text = report.render_html(data)
     else:
         text = report.render_text(data, width=args.width)
-    if args.out and args.out != "-":
+    return _write(text, args.out, "digest")
+
+
+def _write(text: str, out: str | None, command: str) -> int:
+    """Write a report to ``out`` (or stdout); 0, or 2 with a message when it cannot."""
+    if out and out != "-":
         try:
-            with open(args.out, "w", encoding="utf-8") as fh:
+            with open(out, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
-            print(f"backendperf digest: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            print(f"backendperf {command}: cannot write {out}: {exc.strerror}", file=sys.stderr)
             return 2
     else:
         sys.stdout.write(text)
@@ -155,15 +160,8 @@ def _advise(args: argparse.Namespace) -> int:
         text = advice.render_html()
     else:
         text = advice.render_text()
-    if args.out and args.out != "-":
-        try:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            print(f"backendperf advise: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.write(text)
+    if _write(text, args.out, "advise"):
+        return 2
     if args.fail_on == "any":
         return 1 if advice.indexes else 0
     if args.fail_on == "new":

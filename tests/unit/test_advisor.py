@@ -16,9 +16,11 @@ from backendperf.cli import main
 from backendperf.events import QueryEvent
 from backendperf.workload import Workload
 
-FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "advisor"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "advisor"  # golden usage pairs
 SHOP = pathlib.Path(__file__).parents[2] / "examples" / "shop"
-SCHEMA = Schema.from_ddl((FIXTURES / "schema.sql").read_text())
+SCHEMA = Schema.from_ddl(
+    (pathlib.Path(__file__).parents[2] / "examples" / "shop" / "schema.sql").read_text()
+)
 
 
 def _golden() -> list[tuple[str, list[str]]]:
@@ -105,7 +107,7 @@ def test_candidate_column_order_and_statistics() -> None:
     assert candidate.include == ()  # SELECT *: no covering index
 
 
-SCHEMA_DDL = (FIXTURES / "schema.sql").read_text()
+SCHEMA_DDL = (SHOP / "schema.sql").read_text()
 
 
 def _workload(statements: dict[str, int], ms: float = 10.0) -> Workload:

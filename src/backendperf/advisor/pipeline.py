@@ -159,35 +159,50 @@ def prune(state: State) -> State:
         )
         if served is not None:
             del state.picks[key]
-            for query in pick.queries.values():
-                state.advice.no_suggestion.append(
-                    NoSuggestion(
-                        query.fingerprint,
-                        query.normalized,
-                        f"already served by {served.name} on {candidate.table}",
-                    )
-                )
+            _none(state, pick, f"already served by {served.name} on {candidate.table}")
             continue
         if len(candidate.columns) == 1 and candidate.where is None:
             col = table.column(candidate.columns[0])
             distinct = col.distinct(table.rows) if col is not None else None
             if distinct is not None and distinct < LOW_SELECTIVITY and (table.rows or 0) > 1000:
                 del state.picks[key]
-                for query in pick.queries.values():
-                    state.advice.no_suggestion.append(
-                        NoSuggestion(
-                            query.fingerprint,
-                            query.normalized,
-                            f"{candidate.table}.{candidate.columns[0]} has only "
-                            f"{distinct:.0f} distinct values: an index would not be used",
-                        )
-                    )
+                _none(
+                    state,
+                    pick,
+                    f"{candidate.table}.{candidate.columns[0]} has only {distinct:.0f} "
+                    "distinct values: an index would not be used",
+                )
     return state
 
 
+def _none(state: State, pick: Pick, reason: str) -> None:
+    """Say, for each statement of a dropped candidate, why it gets no index."""
+    for query in pick.queries.values():
+        state.advice.no_suggestion.append(NoSuggestion(query.fingerprint, query.normalized, reason))
+
+
 def merge(state: State) -> State:
-    """A candidate that is a leftmost prefix of another is served by it: keep the longer."""
-    picks = sorted(state.picks.values(), key=lambda p: -len(p.candidate.columns))
+    """A candidate that is a leftmost prefix of another is served by it: keep the longer.
+    Then, candidates with the same selective leading column (a key such as ``user_id``)
+    become one index: it serves both statements well enough, and the budget goes to other
+    access paths."""
+
+    def prefix(host: Candidate, c: Candidate) -> bool:
+        return c.is_prefix_of(host.columns, host.desc)
+
+    def same_key(host: Candidate, c: Candidate) -> bool:
+        return host.columns[0] == c.columns[0] and _selective(state, c.table, c.columns[0])
+
+    kept = _fold(sorted(state.picks.values(), key=lambda p: -len(p.candidate.columns)), prefix)
+    kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
+    state.picks = {p.candidate.key: p for p in _fold(kept, same_key, covering=False)}
+    return state
+
+
+def _fold(
+    picks: list[Pick], serves: Callable[[Candidate, Candidate], bool], *, covering: bool = True
+) -> list[Pick]:
+    """Fold each pick into an earlier one on the same table and predicate that ``serves`` it."""
     kept: list[Pick] = []
     for pick in picks:
         c = pick.candidate
@@ -197,7 +212,7 @@ def merge(state: State) -> State:
                 for k in kept
                 if k.candidate.table == c.table
                 and k.candidate.where == c.where
-                and c.is_prefix_of(k.candidate.columns, k.candidate.desc)
+                and serves(k.candidate, c)
             ),
             None,
         )
@@ -205,32 +220,10 @@ def merge(state: State) -> State:
             kept.append(pick)
             continue
         host.queries.update(pick.queries)
-        host.covering = host.covering and pick.covering
+        # an INCLUDE list chosen for other statements does not cover these ones
+        host.covering = covering and host.covering and pick.covering
         host.includes |= pick.includes
-    # Same selective leading column (a key such as user_id): one index serves both
-    # statements well enough, and the budget goes to other access paths.
-    kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
-    merged: list[Pick] = []
-    for pick in kept:
-        c = pick.candidate
-        host = next(
-            (
-                k
-                for k in merged
-                if k.candidate.table == c.table
-                and k.candidate.where == c.where
-                and k.candidate.columns[0] == c.columns[0]
-                and _selective(state, c.table, c.columns[0])
-            ),
-            None,
-        )
-        if host is None:
-            merged.append(pick)
-            continue
-        host.queries.update(pick.queries)
-        host.covering = False  # its INCLUDE list was chosen for other statements
-    state.picks = {p.candidate.key: p for p in merged}
-    return state
+    return kept
 
 
 def _selective(state: State, table_name: str, column: str) -> bool:
@@ -278,15 +271,12 @@ def select(state: State) -> State:
     small = [p for p in ranked if p.score < state.min_share * state.total_ms]
     for pick in small:
         share = sum(q.total_ms for q in pick.queries.values()) / state.total_ms
-        for query in pick.queries.values():
-            state.advice.no_suggestion.append(
-                NoSuggestion(
-                    query.fingerprint,
-                    query.normalized,
-                    f"{pick.candidate} would serve {share:.1%} of the workload's time: "
-                    f"below --min-share {state.min_share:.0%}, not worth its writes",
-                )
-            )
+        _none(
+            state,
+            pick,
+            f"{pick.candidate} would serve {share:.1%} of the workload's time: "
+            f"below --min-share {state.min_share:.0%}, not worth its writes",
+        )
     ranked = [p for p in ranked if p not in small]
     if state.max_indexes is not None:
         ranked = ranked[: state.max_indexes]
@@ -300,15 +290,12 @@ def select(state: State) -> State:
             budget -= size or 0
             continue
         ranked.remove(pick)
-        for query in pick.queries.values():
-            state.advice.no_suggestion.append(
-                NoSuggestion(
-                    query.fingerprint,
-                    query.normalized,
-                    f"{pick.candidate} (~{size / 1e6:.0f} MB) does not fit in what is left of "
-                    f"--max-size ({budget / 1e6:.0f} MB)",
-                )
-            )
+        _none(
+            state,
+            pick,
+            f"{pick.candidate} (~{size / 1e6:.0f} MB) does not fit in what is left of "
+            f"--max-size ({budget / 1e6:.0f} MB)",
+        )
     for pick in ranked:
         candidate = pick.candidate
         include = tuple(sorted(pick.includes)) if pick.covering else ()

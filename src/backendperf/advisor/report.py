@@ -255,36 +255,42 @@ class Advice:
             else:
                 out.append("   status: heuristic (not validated against a database)")
             out.extend(f"   note: {note}" for note in s.notes)
-        if self.redundant_indexes:
-            out.append("")
-            out.append("Redundant existing indexes:")
-            out.extend(
-                f"  {r.table}.{r.index}: covered by {r.covered_by} ({r.reason})"
-                for r in self.redundant_indexes
-            )
-        if self.unused_indexes:
-            out.append("")
-            out.append("Indexes never scanned since the statistics were reset (drop candidates):")
-            out.extend(f"  {u['table']}.{u['index']}" for u in self.unused_indexes)
-        if self.unindexed_foreign_keys:
-            out.append("")
-            out.append("Foreign keys the workload joins on, without an index:")
-            out.extend(
-                f"  {f['table']} ({', '.join(f['columns'])}) -> {f['references']}"
-                + (" (suggested above)" if f.get("suggested") else "")
-                for f in self.unindexed_foreign_keys
-            )
-        if self.unindexable:
-            out.append("")
-            out.append("Predicates no index can serve as written:")
-            out.extend(f"  {u.table}: {u.predicate} -- {u.reason}" for u in self.unindexable)
-        if self.no_suggestion:
-            out.append("")
-            out.append("Statements without a suggestion:")
-            out.extend(
-                f"  {n.normalized[:90]}{'...' if len(n.normalized) > 90 else ''} -- {n.reason}"
-                for n in self.no_suggestion
-            )
+        sections = [
+            (
+                "Redundant existing indexes:",
+                [
+                    f"{r.table}.{r.index}: covered by {r.covered_by} ({r.reason})"
+                    for r in self.redundant_indexes
+                ],
+            ),
+            (
+                "Indexes never scanned since the statistics were reset (drop candidates):",
+                [f"{u['table']}.{u['index']}" for u in self.unused_indexes],
+            ),
+            (
+                "Foreign keys the workload joins on, without an index:",
+                [
+                    f"{f['table']} ({', '.join(f['columns'])}) -> {f['references']}"
+                    + (" (suggested above)" if f.get("suggested") else "")
+                    for f in self.unindexed_foreign_keys
+                ],
+            ),
+            (
+                "Predicates no index can serve as written:",
+                [f"{u.table}: {u.predicate} -- {u.reason}" for u in self.unindexable],
+            ),
+            (
+                "Statements without a suggestion:",
+                [
+                    f"{n.normalized[:90]}{'...' if len(n.normalized) > 90 else ''} -- {n.reason}"
+                    for n in self.no_suggestion
+                ],
+            ),
+        ]
+        for title, lines in sections:
+            if lines:
+                out.extend(["", title])
+                out.extend(f"  {line}" for line in lines)
         if self.warnings:
             out.append("")
             out.extend(f"warning: {w}" for w in self.warnings)
