@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["validate"]
 
-_PLACEHOLDER = re.compile(r"\$\d+")
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 MIN_GAIN = 0.01
 """A pick must cut the workload's estimated cost by at least this share."""
 
@@ -35,6 +35,8 @@ class _Statement:
     fingerprint: str
     sql: str
     calls: int
+    generic: int = 0
+    """Parameters ``$1..$n`` without logged values: costed with a generic plan."""
 
 
 def validate(
@@ -67,12 +69,16 @@ def validate(
     for stats in workload.stats.values():
         if stats.samples:
             sql = stats.samples[0].bound()
-            if not _PLACEHOLDER.search(sql):  # never bind NULL: no values, no what-if
-                statements[stats.fingerprint] = _Statement(stats.fingerprint, sql, stats.count)
+            params = [int(n) for n in _PLACEHOLDER.findall(sql)]
+            # values bound when logged; else a generic plan (which NULLs cannot skew)
+            statements[stats.fingerprint] = _Statement(
+                stats.fingerprint, sql, stats.count, max(params, default=0)
+            )
     suggestions = [s for s in advice.indexes if s.candidate is not None]
     if not suggestions:
         return advice
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.prepare_threshold = None  # our PREPAREs only (DEALLOCATE ALL is then safe)
         method, ns = _prepare(conn, create_extension)
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
@@ -116,6 +122,7 @@ class _Coster:
         self.cache: dict[frozenset[str], dict[str, float]] = {}
         self.sizes: dict[str, int] = {}
         self.failed: dict[str, str] = {}
+        self.generic: set[str] = set()
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
         key = frozenset(c.ddl("postgresql") for c in indexes)
@@ -155,9 +162,20 @@ class _Coster:
         conn.execute("SAVEPOINT bp_explain")
         try:
             # the user's own logged statement, EXPLAINed (never run) in a rolled-back transaction
-            row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}").fetchone()
+            if statement.generic:
+                # PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): a forced generic plan of a
+                # prepared statement does not look at the NULLs it is executed with
+                conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                conn.execute(f"PREPARE bp_generic AS {statement.sql}")
+                nulls = ", ".join(["NULL"] * statement.generic)
+                row = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE bp_generic({nulls})").fetchone()
+                conn.execute("DEALLOCATE bp_generic")
+                self.generic.add(statement.fingerprint)
+            else:
+                row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}").fetchone()
         except Exception as exc:  # a statement this database cannot plan: report, go on
             conn.execute("ROLLBACK TO SAVEPOINT bp_explain")
+            conn.execute("DEALLOCATE ALL")  # a PREPARE outlives the rollback
             self.failed[statement.fingerprint] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             return 0.0
         conn.execute("RELEASE SAVEPOINT bp_explain")
@@ -213,9 +231,13 @@ def _greedy(
         assert suggestion.candidate is not None
         suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
         if not mine:
-            suggestion.notes.append("not validated: no logged values to EXPLAIN its statements")
+            suggestion.notes.append("not validated: none of its statements could be EXPLAINed")
             suggestion.method = "heuristic"
             suggestion.cost_before = suggestion.cost_after = None
+        elif any(f in coster.generic for f in mine):
+            suggestion.notes.append(
+                "costed with generic plans where the log has no parameter values"
+            )
     kept = [s for s in suggestions if s in chosen or s.method == "heuristic"]
     for suggestion in suggestions:
         if suggestion not in kept:
