@@ -3,7 +3,7 @@
 Run (as root, with PostgreSQL 15 + HypoPG on 127.0.0.1:5432):
     python benchmarks/advisor_quality.py [--url postgresql://postgres@127.0.0.1:5432/test]
 
-Three workloads run on the real server, each in a private database, with
+Four workloads run on the real server, each in a private database, with
 ``log_min_duration_statement=0`` for the benchmark's own session. The logs the advisor reads
 are the server's own lines:
 
@@ -11,6 +11,8 @@ are the server's own lines:
   shapes of the kind an ORM issues: FK lookups, status + created_at filters, ORDER BY ... LIMIT,
   email lookups, IN lists, LIKE prefixes, counts, UPDATE, DELETE, INSERT;
 - **analytic**: a sales star schema (2M sales rows), with joins, aggregates and range filters;
+- **saas**: a multi-tenant help desk (1M tickets): tenant + status filters sorted by recency,
+  soft deletes, case-insensitive e-mail lookups, few columns read;
 - **pgbench**: TPC-B-like statements on ``pgbench -i -s 10``, the negative control (every
   statement is already served by a primary key).
 
@@ -217,6 +219,56 @@ ANALYTIC: Q = [
     ),
 ]
 
+SAAS_DDL = """
+CREATE TABLE accounts (id int PRIMARY KEY, tenant_id int NOT NULL, email text NOT NULL,
+    name text NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE tickets (id bigint PRIMARY KEY, tenant_id int NOT NULL, status text NOT NULL,
+    priority int NOT NULL, assignee_id int, subject text NOT NULL, created_at timestamptz NOT NULL,
+    deleted_at timestamptz);
+"""
+SAAS_DATA = """
+INSERT INTO accounts SELECT i, i % 500, 'Agent' || i || '@Example.com', 'agent ' || i,
+    now() - (i || ' minutes')::interval FROM generate_series(0, 49999) i;
+INSERT INTO tickets SELECT i, i % 500, (ARRAY['open','pending','closed','closed','closed'])[1 + i % 5],
+    i % 4, (i * 17) % 50000, 'subject ' || i, now() - ((i % 500000) || ' seconds')::interval,
+    CASE WHEN i % 20 = 0 THEN now() END
+FROM generate_series(0, 999999) i;
+ANALYZE;
+"""
+# A multi-tenant help desk: every statement filters by tenant, sorts by recency, and reads
+# few columns; soft deletes; case-insensitive e-mail lookups.
+SAAS: Q = [
+    (
+        "SELECT id, subject FROM tickets WHERE tenant_id = %s AND status = 'open' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 25",
+        lambda r: (r.randrange(500),),
+    ),
+    (
+        "SELECT count(*) FROM tickets WHERE tenant_id = %s AND assignee_id = %s AND status IN ('open', 'pending')",
+        lambda r: (r.randrange(500), r.randrange(50000)),
+    ),
+    (
+        "SELECT id, tenant_id FROM accounts WHERE lower(email) = lower(%s)",
+        lambda r: (f"agent{r.randrange(50000)}@example.com",),
+    ),
+    (
+        "SELECT id, status, created_at FROM tickets WHERE tenant_id = %s AND created_at > now() - interval '1 hour' ORDER BY created_at DESC LIMIT 50",
+        lambda r: (r.randrange(500),),
+    ),
+    (
+        "SELECT priority, count(*) FROM tickets WHERE tenant_id = %s AND deleted_at IS NULL GROUP BY priority",
+        lambda r: (r.randrange(500),),
+    ),
+    (
+        "SELECT id, subject FROM tickets WHERE assignee_id = %s AND status = 'open' ORDER BY priority DESC, created_at LIMIT 10",
+        lambda r: (r.randrange(50000),),
+    ),
+    ("UPDATE tickets SET status = 'closed' WHERE id = %s", lambda r: (r.randrange(1000000),)),
+    (
+        "SELECT name FROM accounts WHERE tenant_id = %s ORDER BY created_at DESC LIMIT 20",
+        lambda r: (r.randrange(500),),
+    ),
+]
+
 PGBENCH: Q = [
     (
         "UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid = %s",
@@ -415,6 +467,16 @@ def main() -> None:
             conn.execute(ANALYTIC_DATA)
         run_logged(db, ANALYTIC, 5, tmp / "analytic.log")
         rows += measure("analytic (2M sales)", db, ANALYTIC_DDL, tmp / "analytic.log")
+    finally:
+        drop_database(db, args.url)
+    # saas
+    db = create_database(args.url)
+    try:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(SAAS_DDL)
+            conn.execute(SAAS_DATA)
+        run_logged(db, SAAS, 10, tmp / "saas.log")
+        rows += measure("saas (multi-tenant, 1M tickets)", db, SAAS_DDL, tmp / "saas.log")
     finally:
         drop_database(db, args.url)
     # pgbench: the negative control

@@ -183,9 +183,9 @@ def _none(state: State, pick: Pick, reason: str) -> None:
 
 def merge(state: State) -> State:
     """A candidate that is a leftmost prefix of another is served by it: keep the longer.
-    Then, candidates with the same selective leading column (a key such as ``user_id``)
-    become one index: it serves both statements well enough, and the budget goes to other
-    access paths."""
+    Then, when there are more candidates than ``max_indexes``, candidates with the same
+    selective leading column (a key such as ``user_id``) become one index: it serves both
+    statements well enough, and the budget goes to other access paths."""
 
     def prefix(host: Candidate, c: Candidate) -> bool:
         return c.is_prefix_of(host.columns, host.desc)
@@ -194,8 +194,11 @@ def merge(state: State) -> State:
         return host.columns[0] == c.columns[0] and _selective(state, c.table, c.columns[0])
 
     kept = _fold(sorted(state.picks.values(), key=lambda p: -len(p.candidate.columns)), prefix)
-    kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
-    state.picks = {p.candidate.key: p for p in _fold(kept, same_key, covering=False)}
+    if state.max_indexes is not None and len(kept) > state.max_indexes:
+        # only under budget pressure: the second fold trades precision for coverage
+        kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
+        kept = _fold(kept, same_key, covering=False)
+    state.picks = {p.candidate.key: p for p in kept}
     return state
 
 
@@ -227,13 +230,14 @@ def _fold(
 
 
 def _selective(state: State, table_name: str, column: str) -> bool:
-    """Whether equality on ``column`` alone narrows to few rows: statistics when known
-    (at least 100 distinct values), else a key-like name (``id``, ``..._id``)."""
+    """Whether equality on ``column`` alone narrows to few rows: from statistics when known
+    (at most 100 rows per value), else a key-like name (``id``, ``..._id``)."""
     table = state.schema.table(table_name)
     col = table.column(column) if table is not None else None
-    distinct = col.distinct(table.rows) if col is not None and table is not None else None
-    if distinct is not None:
-        return distinct >= 100
+    rows = table.rows if table is not None else None
+    distinct = col.distinct(rows) if col is not None else None
+    if distinct and rows:
+        return rows / distinct <= 100
     return column == "id" or column.endswith("_id")
 
 
