@@ -351,3 +351,17 @@ def test_max_size_budget() -> None:
     assert [s.columns[0] for s in one.indexes] == ["user_id"]
     assert any("--max-size" in n.reason for n in one.no_suggestion)
     assert main(["advise", "-", "--schema", "x", "--max-size", "lots"]) == 2
+
+
+def test_mysql_type_mismatch_is_unindexable() -> None:
+    """MySQL: a string column compared with a number cannot use an index: reported with the
+    fix (quote the value), not indexed."""
+    schema = Schema.from_ddl(
+        "CREATE TABLE t (id INT PRIMARY KEY, code VARCHAR(20), n INT);", "mysql"
+    )
+    use = extract("SELECT id FROM t WHERE code = 12345 AND n = 5", schema, "mysql").tables["t"]
+    assert use.equality == ["n"]
+    ((predicate, reason),) = use.unindexable
+    assert predicate == "t.code = 12345" and "quote the value" in reason
+    quoted = extract("SELECT id FROM t WHERE code = '12345'", schema, "mysql").tables["t"]
+    assert quoted.equality == ["code"] and quoted.unindexable == []

@@ -335,6 +335,10 @@ def select(state: State) -> State:
                 ),
                 candidate=final,
                 size_bytes=pick.size,
+                statements=sorted(
+                    ((q.normalized, q.total_ms / state.total_ms) for q in pick.queries.values()),
+                    key=lambda x: -x[1],
+                ),
             )
         )
     return state

@@ -43,6 +43,8 @@ class Suggestion:
     candidate: Candidate | None = None
     known: bool = False
     """In the ``--baseline`` file already (accepted or deferred before)."""
+    statements: list[tuple[str, float]] = field(default_factory=list)
+    """``(normalized statement, share of the workload's time)`` of the statements it serves."""
 
     def identity(self) -> tuple[str, tuple[str, ...], str | None]:
         """What makes two suggestions the same index (across runs)."""
@@ -61,6 +63,7 @@ class Suggestion:
             "notes": self.notes,
             "fingerprints": self.fingerprints,
             "queries_helped": self.queries_helped,
+            "statements": [{"statement": t, "share": round(x, 4)} for t, x in self.statements],
             "share": round(self.share, 4),
             "calls": self.calls,
             "estimated": {
@@ -70,6 +73,14 @@ class Suggestion:
                 "method": self.method,
             },
         }
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover - the loop always returns
 
 
 def load_baseline(path: str) -> set[tuple[str, tuple[str, ...], str | None]]:
@@ -254,6 +265,13 @@ class Advice:
                 )
             else:
                 out.append("   status: heuristic (not validated against a database)")
+            if s.size_bytes:
+                out.append(f"   size: ~{_size(s.size_bytes)}")
+            for text, share in s.statements[:5]:
+                short = text if len(text) <= 100 else text[:97] + "..."
+                out.append(f"   helps ({share:.0%}): {short}")
+            if len(s.statements) > 5:
+                out.append(f"   helps {len(s.statements) - 5} more statement shape(s)")
             out.extend(f"   note: {note}" for note in s.notes)
         sections = [
             (

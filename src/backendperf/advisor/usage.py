@@ -134,7 +134,35 @@ def extract(sql: str, schema: Schema, dialect: str | None = None) -> StatementUs
         _dml(tree, out, schema, read)
     for scope in traverse_scope(tree):
         _scope(scope, out, read)
+    if read == "mysql":
+        _type_mismatches(out, schema)
     return out
+
+
+_TEXT_TYPE = re.compile(r"^(char|varchar|text|tinytext|mediumtext|longtext|enum|set)", re.I)
+_NUMBER = re.compile(r"^[\w.]+ = -?\d+(\.\d+)?$")
+
+
+def _type_mismatches(out: StatementUsage, schema: Schema) -> None:
+    """MySQL compares a string column with a number as numbers: every row is converted and
+    the column's index is not used. Such an equality is reported, not indexed."""
+    for use in out.tables.values():
+        table = schema.table(use.table)
+        if table is None:
+            continue
+        for column, predicate in list(use.constants.items()):
+            col = table.column(column)
+            if col is None or not _TEXT_TYPE.match(col.type or "") or not _NUMBER.match(predicate):
+                continue
+            if column in use.equality:
+                use.equality.remove(column)
+            use.unindexable.append(
+                (
+                    predicate,
+                    f"type mismatch: {column} is {col.type} but is compared with a number, so "
+                    "no index on it is used; quote the value",
+                )
+            )
 
 
 def _kind(tree: exp.Expression) -> str:
