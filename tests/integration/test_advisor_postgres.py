@@ -224,3 +224,38 @@ def test_statements_without_values_use_generic_plans(hypopg: str) -> None:
     assert suggestion.cost_after is not None and suggestion.cost_before is not None
     assert suggestion.cost_after < suggestion.cost_before / 10
     assert any("generic plans" in note for note in suggestion.notes)
+
+
+def test_rare_constant_makes_a_partial_index(hypopg: str) -> None:
+    """`state = 'queued'` written in the SQL, 2% of the rows by pg_stats: a partial index on
+    the rest of the key, proven by HypoPG; a bound parameter would not qualify."""
+    import psycopg
+
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE jobs (id int PRIMARY KEY, state text NOT NULL, run_at timestamptz);"
+            "INSERT INTO jobs SELECT i, CASE WHEN i % 50 = 0 THEN 'queued' ELSE 'done' END, "
+            "now() - (i || ' seconds')::interval FROM generate_series(1, 100000) i;"
+            "ANALYZE jobs"
+        )
+    written = "SELECT id FROM jobs WHERE state = 'queued' AND run_at < $1 ORDER BY run_at LIMIT 10"
+    bound = "SELECT id FROM jobs WHERE state = $2 AND run_at < $1 ORDER BY run_at LIMIT 10"
+    schema = Schema.from_url(hypopg)
+    assert schema.tables["jobs"].columns["state"].common["queued"] == pytest.approx(0.02, abs=0.01)
+
+    def workload(sql: str) -> Workload:
+        params = ("2026-01-01",) if "$2" not in sql else ("2026-01-01", "queued")
+        return Workload().extend(
+            QueryEvent(statement=sql, duration_ms=20.0, params=params, dialect="postgresql")
+            for _ in range(5)
+        )
+
+    constant = workload(written)
+    advice = advise(constant, schema=schema)
+    (suggestion,) = advice.indexes
+    assert suggestion.columns == ("run_at",)
+    assert suggestion.where == "state = 'queued'"
+    validate(advice, constant, hypopg)
+    assert advice.indexes[0].method == "hypopg"
+    (plain,) = advise(workload(bound), schema=schema).indexes
+    assert plain.where is None and plain.columns[0] == "state"

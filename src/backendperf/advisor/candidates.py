@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "candidates"]
 
 _TEXT_TYPES = re.compile(r"^(text|varchar|character varying|char|character|citext)", re.I)
+PARTIAL_MAX_SHARE = 0.2
+"""A constant predicate selecting at most this share of the rows makes a partial index."""
+PARTIAL_MAX_DISTINCT = 20
 MAX_INCLUDE = 3
 """A covering index carries at most this many extra columns."""
 
@@ -120,12 +123,14 @@ def candidates(
     table: Table | None,
     dialect: str,
     drives: Callable[[str], bool] | None = None,
+    fixed: set[str] | None = None,
 ) -> list[Candidate]:
     """The indexes that would serve ``use`` best (usually one; more for expressions/joins).
 
     ``drives(table)`` says whether the statement filters that table; a join column is worth
     an index only when the table on the other side is filtered (it drives the join) or is an
-    ``IN (SELECT ...)``.
+    ``IN (SELECT ...)``. ``fixed`` holds the constant predicates written in the statement's
+    SQL itself (not bound parameters): partial-index material.
     """
     out: list[Candidate] = []
     equality = list(use.equality)
@@ -151,6 +156,20 @@ def candidates(
         if column not in keys:
             where = f"{column} IS NULL"
             break
+    if where is None and fixed is not None:
+        # `status = 'pending'` written in the SQL, on a column of few values where this one
+        # is rare: a partial index holds just those rows, and status leaves the key
+        for column in equality:
+            predicate = use.constants.get(column)
+            if predicate is None or predicate not in fixed or len(keys) < 2:
+                continue
+            share = _constant_share(table, column, predicate)
+            if share is not None and share <= PARTIAL_MAX_SHARE:
+                where = predicate
+                at = keys.index(column)
+                del keys[at]
+                del desc[at]
+                break
     if keys:
         pattern = tuple(
             c
@@ -183,6 +202,21 @@ def candidates(
             probe.append(range_column)
         out.append(Candidate(use.table, tuple(probe)))
     return out
+
+
+def _constant_share(table: Table | None, column: str, predicate: str) -> float | None:
+    """The share of rows ``column = 'value'`` selects, from the most common values, for a
+    column of few distinct values; ``None`` when the statistics cannot say."""
+    col = table.column(column) if table is not None else None
+    if col is None or not col.common or table is None:
+        return None
+    distinct = col.distinct(table.rows)
+    if distinct is None or distinct > PARTIAL_MAX_DISTINCT:
+        return None
+    value = predicate.split("=", 1)[1].strip().strip("'")
+    if value in col.common:
+        return col.common[value]
+    return 1.0 - sum(col.common.values())  # a rarer value than all the common ones
 
 
 def _is_text(table: Table, column: str) -> bool:

@@ -47,6 +47,8 @@ class Query:
     calls: int
     total_ms: float
     usage: StatementUsage | None = None
+    raw: str = ""
+    """The sample as logged, parameters not bound: its literals are written in the SQL."""
 
 
 @dataclass(slots=True)
@@ -84,8 +86,13 @@ def collect(state: State) -> State:
     """One Query per fingerprint, with a real sample (parameters bound) to parse."""
     for stats in state.workload.stats.values():
         sample = stats.samples[0].bound() if stats.samples else stats.normalized
+        raw = stats.samples[0].statement if stats.samples else stats.normalized
+        if stats.samples and not stats.samples[0].params:
+            # no parameters logged (a MySQL log, a plain statement): a literal is constant
+            # only if every kept sample has it
+            raw = raw if len({s.statement for s in stats.samples}) == 1 else ""
         state.queries.append(
-            Query(stats.fingerprint, stats.normalized, sample, stats.count, stats.total_ms)
+            Query(stats.fingerprint, stats.normalized, sample, stats.count, stats.total_ms, raw=raw)
         )
     state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
     return state
@@ -119,7 +126,8 @@ def generate(state: State) -> State:
                 state.advice.unindexable.append(
                     Unindexable(query.fingerprint, use.table, predicate, reason)
                 )
-            for candidate in candidates(use, table, state.dialect, usage.drives):
+            fixed = {p for p in use.constants.values() if _literal_of(p) in query.raw}
+            for candidate in candidates(use, table, state.dialect, usage.drives, fixed):
                 found = True
                 pick = state.picks.get(candidate.key)
                 if pick is None:
@@ -173,6 +181,11 @@ def prune(state: State) -> State:
                     "distinct values: an index would not be used",
                 )
     return state
+
+
+def _literal_of(predicate: str) -> str:
+    """``'pending'`` of ``status = 'pending'``."""
+    return predicate.split("=", 1)[1].strip() if "=" in predicate else "\0"
 
 
 def _none(state: State, pick: Pick, reason: str) -> None:

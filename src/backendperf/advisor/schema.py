@@ -48,6 +48,8 @@ class Column:
     n_distinct: float | None = None
     """Distinct values: a count, or (as in pg_stats) a negative fraction of the rows."""
     null_frac: float | None = None
+    common: dict[str, float] = field(default_factory=dict)
+    """Most common values (as text) and their frequencies (pg_stats)."""
 
     def distinct(self, rows: float | None) -> float | None:
         """The number of distinct values, when known."""
@@ -303,15 +305,20 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
             schema.tables[table_name].columns[column] = Column(column, data_type)
     stats = conn.execute(
         sa.text(
-            "SELECT tablename, attname, n_distinct, null_frac FROM pg_stats WHERE schemaname = :s"
+            "SELECT tablename, attname, n_distinct, null_frac, "
+            "most_common_vals::text::text[], most_common_freqs "
+            "FROM pg_stats WHERE schemaname = :s"
         ),
         {"s": namespace},
     )
-    for table_name, column, n_distinct, null_frac in stats:
+    for table_name, column, n_distinct, null_frac, values, freqs in stats:
         table = schema.tables.get(table_name)
         if table is not None and column in table.columns:
-            table.columns[column].n_distinct = float(n_distinct)
-            table.columns[column].null_frac = float(null_frac)
+            col = table.columns[column]
+            col.n_distinct = float(n_distinct)
+            col.null_frac = float(null_frac)
+            if values and freqs:
+                col.common = {str(v): float(f) for v, f in zip(values, freqs, strict=False)}
     indexes = conn.execute(
         sa.text("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = :s"),
         {"s": namespace},

@@ -342,7 +342,10 @@ def _predicate(node: exp.Expression, table_of: Any, out: StatementUsage, read: s
                 use = out.usage(table)
                 _add(use.equality, left.name)
                 if isinstance(right, exp.Literal | exp.Boolean):
-                    use.constants.setdefault(left.name, node.sql(read))
+                    bare = node.transform(
+                        lambda n: exp.column(n.name) if isinstance(n, exp.Column) else n
+                    )
+                    use.constants.setdefault(left.name, bare.sql(read))
             return
         _function_predicate(left, right, table_of, out, read)
         return
