@@ -161,7 +161,11 @@ class Advice:
             "unused_indexes": self.unused_indexes,
             "unindexed_foreign_keys": self.unindexed_foreign_keys,
             "warnings": self.warnings,
-            "skipped": {"lines": self.skipped.get("lines", 0), **self.skipped},
+            "skipped": {
+                "lines": self.skipped.get("lines", 0),
+                "statements": self.skipped.get("statements", 0),
+                **self.skipped,
+            },
         }
 
     def render_json(self) -> str:

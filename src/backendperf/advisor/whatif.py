@@ -183,6 +183,30 @@ class _Coster:
         return float(plan[0]["Plan"]["Total Cost"]) * statement.calls
 
 
+def _slim(coster: _Coster, chosen: list[Suggestion], current: dict[str, float]) -> dict[str, float]:
+    """Drop INCLUDE columns that buy less than 1% of the workload's estimated cost: a
+    covering index is larger, and every write pays for it."""
+    from dataclasses import replace
+
+    for suggestion in chosen:
+        candidate = suggestion.candidate
+        if candidate is None or not candidate.include:
+            continue
+        slim = replace(candidate, include=())
+        others = [c.candidate for c in chosen if c.candidate and c is not suggestion]
+        trial = coster.costs([*others, slim])
+        if sum(trial.values()) <= sum(current.values()) * (1 + MIN_GAIN):
+            suggestion.candidate = slim
+            suggestion.include = ()
+            suggestion.ddl = slim.ddl("postgresql")
+            suggestion.notes.append(
+                f"INCLUDE ({', '.join(candidate.include)}) dropped: it saved less than "
+                f"{MIN_GAIN:.0%} of the estimated cost"
+            )
+            current = trial
+    return current
+
+
 def _plain_ddl(candidate: Candidate) -> str:
     """``CREATE INDEX ON ...``: no name, no CONCURRENTLY (HypoPG, and inside a transaction)."""
     ddl = candidate.ddl("postgresql", concurrently=False)
@@ -221,6 +245,7 @@ def _greedy(
         chosen.append(pick)
         remaining.remove(pick)
         current = trial
+    current = _slim(coster, chosen, current)
     for suggestion in suggestions:
         mine = [f for f in suggestion.fingerprints if f in base]
         before = sum(base[f] for f in mine)
