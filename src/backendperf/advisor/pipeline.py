@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "Query", "State", "advise"]
 
+COVERING_REASON = "covering: the statement reads only indexed columns (index-only scan)"
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
 LOW_SELECTIVITY = 10
@@ -481,7 +482,7 @@ def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
     if candidate.where:
         parts.append(f"partial: only rows where {candidate.where}")
     if candidate.include:
-        parts.append("covering: the statement reads only indexed columns (index-only scan)")
+        parts.append(COVERING_REASON)
     if candidate.pattern_ops:
         parts.append("text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation")
     served = sum(q.total_ms for q in pick.queries.values())

@@ -250,6 +250,49 @@ class Advice:
             sections="\n".join(p for p in parts if p),
         )
 
+    def _table(self) -> str:
+        """The suggestions at a glance: a rich table (plain text in a file or a pipe)."""
+        import io
+
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_edge=False, pad_edge=False)
+        for name, justify in (
+            ("#", "right"),
+            ("index", "left"),
+            ("statements", "right"),
+            ("share", "right"),
+            ("est. cost", "right"),
+            ("size", "right"),
+            ("status", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for i, s in enumerate(self.indexes, 1):
+            cols = ", ".join(
+                c + (" DESC" if i < len(s.desc) and s.desc[i] else "")
+                for i, c in enumerate(s.columns)
+            )
+            name = f"{s.table} ({cols})" + (" partial" if s.where else "")
+            cost = (
+                f"{s.cost_before:,.0f} -> {s.cost_after:,.0f}"
+                if s.cost_before is not None and s.cost_after is not None
+                else "-"
+            )
+            status = "heuristic" if s.method == "heuristic" else f"validated ({s.method})"
+            table.add_row(
+                str(i),
+                name,
+                str(s.queries_helped),
+                f"{s.share:.0%}",
+                cost,
+                _size(s.size_bytes) if s.size_bytes else "-",
+                status,
+            )
+        console = Console(width=120, record=True, file=io.StringIO(), color_system=None)
+        console.print(table)
+        return console.export_text()
+
     def render_text(self) -> str:
         """A plain-text report (what ``--output text`` prints)."""
         out: list[str] = []
@@ -258,6 +301,9 @@ class Advice:
             f"backendperf advise: {len(self.indexes)} index suggestion(s) for "
             f"{total} statement shape(s)"
         )
+        if self.indexes:
+            out.append("")
+            out.append(self._table().rstrip("\n"))
         for i, s in enumerate(self.indexes, 1):
             out.append("")
             out.append(f"{i}. {s.ddl}" + ("   [in baseline]" if s.known else ""))

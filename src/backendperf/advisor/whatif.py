@@ -188,6 +188,8 @@ def _slim(coster: _Coster, chosen: list[Suggestion], current: dict[str, float]) 
     covering index is larger, and every write pays for it."""
     from dataclasses import replace
 
+    from backendperf.advisor.pipeline import COVERING_REASON
+
     for suggestion in chosen:
         candidate = suggestion.candidate
         if candidate is None or not candidate.include:
@@ -199,6 +201,7 @@ def _slim(coster: _Coster, chosen: list[Suggestion], current: dict[str, float]) 
             suggestion.candidate = slim
             suggestion.include = ()
             suggestion.ddl = slim.ddl("postgresql")
+            suggestion.reason = suggestion.reason.replace(f"; {COVERING_REASON}", "")
             suggestion.notes.append(
                 f"INCLUDE ({', '.join(candidate.include)}) dropped: it saved less than "
                 f"{MIN_GAIN:.0%} of the estimated cost"
