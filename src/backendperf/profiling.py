@@ -34,7 +34,7 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 from backendperf.events import QueryEvent
 from backendperf.exceptions import ConfigurationError, NPlusOneError, NPlusOneWarning
@@ -63,8 +63,13 @@ logger = logging.getLogger("backendperf")
 OnNPlusOne = Literal["log", "warn", "raise", "ignore"]
 """What a profile does with its N+1 findings when it closes."""
 
-Sink = "Callable[[QueryEvent], None]"
-"""A sink is any callable taking a :class:`QueryEvent` (for example a :class:`JsonlSink`)."""
+
+class Sink(Protocol):
+    """What ``instrument(sinks=...)`` takes: any callable of one :class:`QueryEvent`
+    (for example a :class:`JsonlSink`, or ``list.append``)."""
+
+    def __call__(self, event: QueryEvent, /) -> None: ...
+
 
 F = TypeVar("F", bound="Callable[..., Any]")
 

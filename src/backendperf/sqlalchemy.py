@@ -44,6 +44,7 @@ from backendperf.profiling import (
     JsonlSink,
     Profile,
     QueryContext,
+    Sink,
     _Stats,
     caller,
     profile,
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import TracebackType
 
-    from backendperf.events import QueryEvent
     from backendperf.profiling import _Record
 
 __all__ = ["Instrumentation", "instrument", "profile"]
@@ -64,7 +64,6 @@ __all__ = ["Instrumentation", "instrument", "profile"]
 logger = logging.getLogger("backendperf")
 
 Callers = Literal["slow", "all", "never"]
-Redact = "Callable[[str, Any], Any]"
 
 _FP_DIALECT: Final = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 _MAX_SHAPES: Final = 20_000
@@ -86,7 +85,7 @@ class Instrumentation:
         targets: Sequence[object],
         *,
         slow_ms: float | None,
-        sinks: Sequence[Callable[[QueryEvent], None]],
+        sinks: Sequence[Sink],
         owned_sinks: Sequence[JsonlSink],
         capture_params: bool,
         redact: Callable[[str, Any], Any] | None,
@@ -429,7 +428,7 @@ def instrument(
     *,
     slow_ms: float | None = None,
     jsonl: str | os.PathLike[str] | None = None,
-    sinks: Sequence[Callable[[QueryEvent], None]] = (),
+    sinks: Sequence[Sink] = (),
     capture_params: bool = False,
     redact: Callable[[str, Any], Any] | None = None,
     explain_slow: bool = False,
