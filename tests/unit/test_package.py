@@ -5,6 +5,7 @@ import __future__
 
 import doctest
 import importlib
+import pathlib
 import pkgutil
 import subprocess
 import sys
@@ -90,3 +91,9 @@ def test_exceptions_inherit_builtins() -> None:
     assert issubclass(e.LogFormatError, ValueError)
     err = e.MissingDependencyError("redis", "redis", "RedisBackend")
     assert "pip install 'backendperf[redis]'" in str(err)
+
+
+def test_changelog_copies_agree() -> None:
+    """CHANGELOG.md (the repository's) and docs/changelog.md (the site's) say the same."""
+    root = pathlib.Path(__file__).parents[2]
+    assert (root / "CHANGELOG.md").read_text() == (root / "docs" / "changelog.md").read_text()
