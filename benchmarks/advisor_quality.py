@@ -439,6 +439,29 @@ def measure(name: str, url: str, ddl: str, log: pathlib.Path) -> list[str]:
     return rows
 
 
+def pgbench_init(db: str) -> str:
+    """``pgbench -i -s 10`` into ``db``; its DDL (tables and indexes) as the advisor's schema."""
+    import subprocess
+
+    name = db.rsplit("/", 1)[1]
+    subprocess.run(
+        ["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-i", "-s", "10", "-q", name],
+        check=True,
+        capture_output=True,
+    )
+    with psycopg.connect(db) as conn:
+        tables = conn.execute(
+            "SELECT 'CREATE TABLE ' || c.relname || ' (' || string_agg(a.attname || ' ' || "
+            "format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')' FROM "
+            "pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+            "WHERE c.relname LIKE 'pgbench_%%' AND c.relkind = 'r' GROUP BY c.relname"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'pgbench_%%'"
+        ).fetchall()
+    return ";\n".join(r[0] for r in [*tables, *indexes])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -449,67 +472,28 @@ def main() -> None:
     ]
     rows: list[str] = []
     tmp = pathlib.Path(tempfile.mkdtemp())
-    # oltp
-    db = create_database(args.url)
-    try:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute((SHOP / "schema.sql").read_text())
-            conn.execute((SHOP / "data.sql").read_text())
-        run_logged(db, OLTP, 20, tmp / "oltp.log")
-        rows += measure("oltp (31 shapes)", db, (SHOP / "schema.sql").read_text(), tmp / "oltp.log")
-    finally:
-        drop_database(db, args.url)
-    # analytic
-    db = create_database(args.url)
-    try:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(ANALYTIC_DDL)
-            conn.execute(ANALYTIC_DATA)
-        run_logged(db, ANALYTIC, 5, tmp / "analytic.log")
-        rows += measure("analytic (2M sales)", db, ANALYTIC_DDL, tmp / "analytic.log")
-    finally:
-        drop_database(db, args.url)
-    # saas
-    db = create_database(args.url)
-    try:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(SAAS_DDL)
-            conn.execute(SAAS_DATA)
-        run_logged(db, SAAS, 10, tmp / "saas.log")
-        rows += measure("saas (multi-tenant, 1M tickets)", db, SAAS_DDL, tmp / "saas.log")
-    finally:
-        drop_database(db, args.url)
-    # pgbench: the negative control
-    db = create_database(args.url)
-    try:
-        import subprocess
-
-        name = db.rsplit("/", 1)[1]
-        subprocess.run(
-            ["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-i", "-s", "10", "-q", name],
-            check=True,
-            capture_output=True,
-        )
-        run_logged(db, PGBENCH, 50, tmp / "pgbench.log")
-        with psycopg.connect(db) as conn:
-            ddl = ";\n".join(
-                r[0]
-                for r in conn.execute(
-                    "SELECT 'CREATE TABLE ' || c.relname || ' (' || string_agg(a.attname || ' ' || "
-                    "format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')' FROM "
-                    "pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-                    "WHERE c.relname LIKE 'pgbench_%%' AND c.relkind = 'r' GROUP BY c.relname"
-                )
-            )
-            ddl += ";\n" + ";\n".join(
-                r[0]
-                for r in conn.execute(
-                    "SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'pgbench_%%'"
-                )
-            )
-        rows += measure("pgbench (negative control)", db, ddl, tmp / "pgbench.log")
-    finally:
-        drop_database(db, args.url)
+    shop = (SHOP / "schema.sql").read_text()
+    workloads: list[tuple[str, Any, Q, int]] = [
+        ("oltp (31 shapes)", [shop, (SHOP / "data.sql").read_text()], OLTP, 20),
+        ("analytic (2M sales)", [ANALYTIC_DDL, ANALYTIC_DATA], ANALYTIC, 5),
+        ("saas (multi-tenant, 1M tickets)", [SAAS_DDL, SAAS_DATA], SAAS, 10),
+        ("pgbench (negative control)", pgbench_init, PGBENCH, 50),
+    ]
+    for name, setup, queries, rounds in workloads:
+        db = create_database(args.url)
+        try:
+            if callable(setup):
+                ddl = setup(db)
+            else:
+                with psycopg.connect(db, autocommit=True) as conn:
+                    for sql in setup:
+                        conn.execute(sql)
+                ddl = setup[0]
+            log = tmp / f"{name.split()[0]}.log"
+            run_logged(db, queries, rounds, log)
+            rows += measure(name, db, ddl, log)
+        finally:
+            drop_database(db, args.url)
     print("\n".join(header + rows))
 
 
