@@ -123,3 +123,71 @@ def test_fast_slow_log_reader_matches_line_reader(text: str, chunk: int) -> None
 
     expected = run(read_slow_lines)
     assert run(read_slow, chunk_size=chunk) == expected
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.text(max_size=200)
+    | st.lists(
+        st.sampled_from(
+            [
+                "SELECT",
+                "*",
+                "FROM",
+                "orders",
+                "o",
+                "WHERE",
+                "o.user_id",
+                "=",
+                "$1",
+                "AND",
+                "(",
+                ")",
+                ",",
+                "JOIN",
+                "users",
+                "ON",
+                "u.id",
+                "IN",
+                "'x'",
+                "ORDER BY",
+                "LIMIT",
+                "10",
+                "UPDATE",
+                "SET",
+                "DELETE",
+                "INSERT INTO",
+                "VALUES",
+                "WITH",
+                "AS",
+                "OR",
+                "lower(email)",
+                "LIKE",
+                "'%a'",
+                "IS NULL",
+                "GROUP BY",
+                "UNION",
+                "?",
+                "%s",
+            ]
+        ),
+        max_size=25,
+    ).map(" ".join)
+)
+def test_advisor_never_crashes_on_arbitrary_statements(sql: str) -> None:
+    """Any statement text: usage extraction reports an error or a usage, and advice is made
+    (an unparseable statement is listed, never fatal)."""
+    from backendperf.advisor import Schema, advise
+    from backendperf.advisor.usage import extract
+    from backendperf.events import QueryEvent
+
+    schema = Schema.from_ddl(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int, email text);"
+        "CREATE TABLE users (id int PRIMARY KEY, email text)"
+    )
+    use = extract(sql, schema)
+    assert use.error is None or isinstance(use.error, str)
+    advice = advise(
+        Workload().extend([QueryEvent(statement=sql or "x", duration_ms=1.0)]), schema=schema
+    )
+    assert advice.to_json()["version"] == 1

@@ -107,6 +107,8 @@ def extract(sql: str, schema: Schema, dialect: str | None = None) -> StatementUs
         tree = cast("exp.Expression", sqlglot.parse_one(text, read=read))
     except SqlglotError as exc:
         return StatementUsage("other", error=f"unparseable: {str(exc).splitlines()[0][:200]}")
+    except (RecursionError, ValueError, TypeError) as exc:  # deep nesting, odd tokens
+        return StatementUsage("other", error=f"unparseable: {type(exc).__name__}")
     kind = _kind(tree)
     out = StatementUsage(kind)
     if isinstance(tree, exp.Insert | exp.Update | exp.Delete):
