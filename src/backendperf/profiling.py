@@ -195,7 +195,7 @@ class _Stats:
         self.durations: list[float] = []
         self.sketch: Sketch | None = None
         self.caller: str | None = None
-        self.first = first  # index of the first statement of this shape in the profile
+        self.first = first  # the profile's count when this shape first came
 
     def fold(self) -> None:
         from backendperf.workload.workload import Sketch
@@ -352,7 +352,6 @@ class Profile:
         on_nplusone: OnNPlusOne = "log",
         max_statements: int | None = 10_000,
         log: bool = False,
-        _root: bool = False,
     ) -> None:
         if nplusone is not None and nplusone < 2:
             raise ConfigurationError(f"nplusone={nplusone}: a repeat needs at least 2 statements")
@@ -375,24 +374,29 @@ class Profile:
         """Statements counted but not kept because ``max_statements`` was reached."""
         self._stats: dict[str, _Stats] = {}
         self._records: list[_Record] = []
-        self._keep = not _root and (max_statements is None or max_statements > 0)
+        self._keep = max_statements is None or max_statements > 0
         self._limit = sys.maxsize if max_statements is None else max_statements
-        self._root = _root
         self._findings: list[tuple[_Stats, str | None, str | None, str | None, str | None]] = []
         self._token: contextvars.Token[tuple[Profile, ...]] | None = None
         self._events: list[QueryEvent] | None = None
 
     # -- recording (called by the instrumentation, once per statement) ----------------------
 
-    def _add(self, record: _Record, normalized: str, context: Any) -> _Record:
-        ms = record[1]
+    def _tally(
+        self, fingerprint: str, normalized: str, statement: str, ms: float, failed: bool
+    ) -> _Stats:
+        """Count one statement into this profile and its shape's figures (one call on the
+        per-statement path: no further calls unless the shape is new)."""
         self.count += 1
         self.total_ms += ms
-        stats = self._stats.get(record[3])
-        if stats is None:
-            stats, record = self._first(record, normalized)
-        if record[7] is not None:
+        if failed:
             self.errors += 1
+        stats = self._stats.get(fingerprint)
+        if stats is None:
+            # setdefault: two threads meeting a new shape at once must share one entry
+            stats = self._stats.setdefault(
+                fingerprint, _Stats(fingerprint, normalized, statement, self.count)
+            )
         stats.count += 1
         stats.total_ms += ms
         stats.max_ms = max(stats.max_ms, ms)
@@ -400,6 +404,14 @@ class Profile:
         durations.append(ms)
         if len(durations) >= _EXACT:
             stats.fold()
+        return stats
+
+    def _add(self, record: _Record, normalized: str, context: Any) -> _Record:
+        stats = self._tally(record[3], normalized, record[2], record[1], record[7] is not None)
+        if stats.count == 1:  # the first statement of a shape in this profile: find its caller
+            if record[6] is None:
+                record = (*record[:6], caller(3), *record[7:])
+            stats.caller = record[6]
         if self._keep:
             if len(self._records) < self._limit:
                 self._records.append(record)
@@ -408,18 +420,6 @@ class Profile:
         if stats.count == self.nplusone_threshold and not normalized.startswith(_NOT_NPLUSONE):
             self._found(stats, record, context)
         return record
-
-    def _first(self, record: _Record, normalized: str) -> tuple[_Stats, _Record]:
-        """The first statement of a shape in this profile: find its caller once."""
-        stats = self._stats[record[3]] = _Stats(
-            record[3], normalized, record[2], len(self._records)
-        )
-        if record[6] is None:
-            stats.caller = caller(4)
-            record = (*record[:6], stats.caller, *record[7:])
-        else:
-            stats.caller = record[6]
-        return stats, record
 
     def _found(self, stats: _Stats, record: _Record, context: Any) -> None:
         where = record[6] or caller(4)
@@ -444,11 +444,8 @@ class Profile:
     def statements(self) -> list[QueryEvent]:
         """Every statement recorded (up to ``max_statements``), in order, as QueryEvents."""
         if self._events is None or len(self._events) != len(self._records):
-            self._events = [self._event(r) for r in self._records]
+            self._events = [record_event(r, self.name) for r in self._records]
         return list(self._events)
-
-    def _event(self, r: _Record) -> QueryEvent:
-        return record_event(r, self.name)
 
     def by_fingerprint(self) -> list[FingerprintSummary]:
         """Per statement shape: count, total, mean, p50/p95/p99 and max; by total time."""
@@ -459,7 +456,7 @@ class Profile:
     def slowest(self, n: int = 5) -> list[QueryEvent]:
         """The ``n`` slowest statements kept, slowest first."""
         order = sorted(self._records, key=lambda r: -r[1])[:n]
-        return [self._event(r) for r in order]
+        return [record_event(r, self.name) for r in order]
 
     @property
     def nplusone(self) -> list[NPlusOne]:

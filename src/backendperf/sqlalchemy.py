@@ -38,14 +38,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("sqlalchemy", "sqlalchemy", "backendperf.sqlalchemy") from exc
 
 from backendperf.profiling import (
-    _EXACT,
     _SCOPES,
     LAZY_OPTION,
     JsonlSink,
     Profile,
     QueryContext,
     Sink,
-    _Stats,
     caller,
     profile,
     record_event,
@@ -103,7 +101,7 @@ class Instrumentation:
         self.redact = redact
         self.explain_slow = explain_slow
         self.callers: Callers = callers
-        self.stats = Profile("instrumentation", nplusone=None, _root=True)
+        self.stats = Profile("instrumentation", nplusone=None, max_statements=0)
         """Every statement since :func:`instrument`, per fingerprint (no statement list kept)."""
         self.errors = 0
         """Errors inside backendperf's own listener code (the queries themselves went on)."""
@@ -199,25 +197,8 @@ class Instrumentation:
         if shape is None:
             shape = self._shape(statement, context)
         fingerprint, normalized = shape
-        # The handle's own statistics, inline: this is all an unscoped statement costs.
-        root = self.stats
-        root.count += 1
-        root.total_ms += ms
-        stats = root._stats.get(fingerprint)
-        if stats is None:
-            # setdefault: two threads meeting a new shape at once must share one entry
-            stats = root._stats.setdefault(
-                fingerprint, _Stats(fingerprint, normalized, statement, 0)
-            )
-        stats.count += 1
-        stats.total_ms += ms
-        stats.max_ms = max(stats.max_ms, ms)
-        durations = stats.durations
-        durations.append(ms)
-        if len(durations) >= _EXACT:
-            stats.fold()
-        if error is not None:
-            root.errors += 1
+        # the handle's own statistics: this is all an unscoped, fast statement costs
+        self.stats._tally(fingerprint, normalized, statement, ms, error is not None)
         scopes = _SCOPES.get()
         slow = self.slow_ms is not None and ms >= self.slow_ms
         if not (scopes or slow or self.sinks):

@@ -65,15 +65,13 @@ def validate(
         return _confirm_mysql(advice, workload, url)
     import psycopg
 
-    statements: dict[str, _Statement] = {}
-    for stats in workload.stats.values():
-        if stats.samples:
-            sql = stats.samples[0].bound()
-            params = [int(n) for n in _PLACEHOLDER.findall(sql)]
-            # values bound when logged; else a generic plan (which NULLs cannot skew)
-            statements[stats.fingerprint] = _Statement(
-                stats.fingerprint, sql, stats.count, max(params, default=0)
-            )
+    # values bound when logged; else a generic plan (which NULLs cannot skew)
+    statements = {
+        fingerprint: _Statement(
+            fingerprint, sql, calls, max(map(int, _PLACEHOLDER.findall(sql)), default=0)
+        )
+        for fingerprint, (sql, calls) in _samples(workload).items()
+    }
     suggestions = [s for s in advice.indexes if s.candidate is not None]
     if not suggestions:
         return advice
@@ -294,9 +292,11 @@ def _samples(workload: Workload) -> dict[str, tuple[str, int]]:
 def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> Advice:
     import sqlite3
 
-    path = url.split("///", 1)[1] if "///" in url else url.split("://", 1)[1]
+    from sqlalchemy.engine import make_url
+
     samples = _samples(workload)
-    conn = sqlite3.connect(path, isolation_level=None)  # savepoints managed here
+    # savepoints are managed here: no implicit transactions
+    conn = sqlite3.connect(make_url(url).database or ":memory:", isolation_level=None)
     kept: list[Suggestion] = []
     try:
         for suggestion in advice.indexes:
@@ -355,21 +355,18 @@ def _sqlite_plan(conn: Any, sql: str) -> str:
 
 def _confirm_mysql(advice: Advice, workload: Workload, url: str) -> Advice:
     import pymysql
+    from sqlalchemy.engine import make_url
 
     from backendperf.advisor.schema import _driver_url
 
-    parsed = _driver_url(url).split("://", 1)[1]
-    creds, _, rest = parsed.rpartition("@")
-    user, _, password = creds.partition(":")
-    hostport, _, database = rest.partition("/")
-    host, _, port = hostport.partition(":")
+    parsed = make_url(_driver_url(url))
     samples = _samples(workload)
     conn = pymysql.connect(
-        host=host or "127.0.0.1",
-        port=int(port or 3306),
-        user=user or "root",
-        password=password,
-        database=database.split("?")[0] or None,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        database=parsed.database,
     )
     try:
         with conn.cursor() as cur:

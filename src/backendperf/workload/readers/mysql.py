@@ -68,6 +68,7 @@ class _SlowLines:
         self.start = 0
         self.db: str | None = None  # ``use db;`` carries over to later entries
         self.ts: dt.datetime | None = None  # ``# Time:`` carries over too
+        self.next_line = 0
 
     def pending(self) -> bool:
         return bool(self.sql or self.header)
@@ -102,9 +103,10 @@ class _SlowLines:
 
     def feed(self, lines: Iterable[str], first_line: int) -> Iterator[QueryEvent]:
         """Events completed by ``lines`` (numbered from ``first_line``); the last entry stays
-        pending until :meth:`flush`."""
+        pending until :meth:`flush`. ``next_line`` is then the number after the last line."""
         header, sql = self.header, self.sql
         stats, source, errors = self.stats, self.source, self.errors
+        lineno = first_line - 1
         for lineno, raw in enumerate(lines, first_line):
             line = raw.rstrip("\r\n")
             if line[:2] == "# ":
@@ -187,6 +189,7 @@ class _SlowLines:
                     stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
                     continue
             sql.append(line)
+        self.next_line = lineno + 1
 
 
 def read_slow_lines(
@@ -199,19 +202,11 @@ def read_slow_lines(
 ) -> Iterator[QueryEvent]:
     """The slow log read line by line: :func:`read_slow`'s reference (same events, slower)."""
     state = _SlowLines(source, stats, errors)
-    seen = 0
-
-    def counted() -> Iterator[str]:
-        nonlocal seen
-        for line in stream:
-            seen += 1
-            yield line
-
-    yield from state.feed(counted(), first_line)
+    yield from state.feed(stream, first_line)
     event = state.flush()
     if event is not None:
         yield event
-    stats.lines += seen
+    stats.lines += state.next_line - first_line
 
 
 # One whole entry in the two layouts servers write by default: MariaDB (User@Host, Thread_id
