@@ -24,6 +24,8 @@ PG_URL = os.environ.get("BACKENDPERF_PG_URL", "postgresql://postgres@127.0.0.1:5
 MARIADB_URL = os.environ.get("BACKENDPERF_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("BACKENDPERF_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+pytest_plugins = ["pytester"]  # the pytest plugin's own tests run pytest inside pytest
+
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 

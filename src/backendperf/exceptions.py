@@ -10,7 +10,9 @@ know about this library::
     ├── SerializationError (+ TypeError)       a value a remote cache backend cannot store
     ├── MissingDependencyError (+ ImportError) an optional extra is not installed
     ├── LogFormatError (+ ValueError)          a query log cannot be read
-    └── NPlusOneError (+ AssertionError)       a profile found an N+1 pattern (on_nplusone="raise")
+    ├── NPlusOneError (+ AssertionError)       a profile found an N+1 pattern (on_nplusone="raise")
+    └── QueryBudgetError (+ AssertionError)    a block ran more statements than its budget
+                                               (backendperf.testing, the pytest plugin)
 
     NPlusOneWarning (UserWarning)              the same finding with on_nplusone="warn"
 """
@@ -29,6 +31,7 @@ __all__ = [
     "MissingDependencyError",
     "NPlusOneError",
     "NPlusOneWarning",
+    "QueryBudgetError",
     "SerializationError",
     "UnhashableArgumentError",
 ]
@@ -95,6 +98,18 @@ class NPlusOneError(BackendperfError, AssertionError):
     def __init__(self, message: str, findings: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.findings = list(findings)
+
+
+class QueryBudgetError(BackendperfError, AssertionError):
+    """A block ran another number of statements than its budget (``assert_num_queries``,
+    ``assert_max_queries``, the ``backendperf`` marker).
+
+    ``recorder`` is the :class:`~backendperf.testing.QueryRecorder` that counted them.
+    """
+
+    def __init__(self, message: str, recorder: object = None) -> None:
+        super().__init__(message)
+        self.recorder = recorder
 
 
 class NPlusOneWarning(UserWarning):

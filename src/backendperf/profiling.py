@@ -56,6 +56,7 @@ __all__ = [
     "current_profiles",
     "profile",
     "record_event",
+    "stack",
 ]
 
 logger = logging.getLogger("backendperf")
@@ -84,6 +85,25 @@ _EXACT: Final = 2048
 _NOT_NPLUSONE: Final = ("savepoint", "release", "rollback", "begin", "commit", "set ", "show ")
 
 
+# Process-wide recorders (backendperf.testing, the pytest plugin): they see every statement of
+# every thread and task, not just this context's. One list holding one tuple, replaced whole, so
+# the per-statement check is a single load and never sees a half-updated sequence.
+_PROCESS: Final[list[tuple[Any, ...]]] = [()]
+_PROCESS_LOCK: Final = threading.Lock()
+
+
+def _attach(recorder: Any, *, first: bool = False) -> None:
+    """Make ``recorder`` (anything with ``name`` and ``_add``) see every statement."""
+    with _PROCESS_LOCK:
+        current = _PROCESS[0]
+        _PROCESS[0] = (recorder, *current) if first else (*current, recorder)
+
+
+def _detach(recorder: Any) -> None:
+    with _PROCESS_LOCK:
+        _PROCESS[0] = tuple(r for r in _PROCESS[0] if r is not recorder)
+
+
 def current_profiles() -> tuple[Profile, ...]:
     """The profiles active in this context, outermost first."""
     return _SCOPES.get()
@@ -99,7 +119,17 @@ def _library_roots() -> tuple[str, ...]:
     for key in ("stdlib", "platstdlib"):
         if key in paths:
             roots.add(str(Path(paths[key]).resolve()))
-    for name in ("sqlalchemy", "greenlet", "anyio", "starlette", "werkzeug", "flask", "asyncpg"):
+    for name in (
+        "sqlalchemy",
+        "greenlet",
+        "anyio",
+        "starlette",
+        "werkzeug",
+        "flask",
+        "asyncpg",
+        "_pytest",
+        "pluggy",
+    ):
         module = sys.modules.get(name)
         file = getattr(module, "__file__", None)
         if file:
@@ -139,6 +169,33 @@ def _walk(frame: FrameType | None) -> str | None:
             return f"{shown}:{frame.f_lineno}:{code.co_name}"
         frame = frame.f_back
     return None
+
+
+def stack(depth: int = 1, limit: int = 12) -> list[str]:
+    """Every application frame (``path:line:function``), innermost first, at most ``limit``.
+
+    The same frames :func:`caller` considers (its answer is the first), following an
+    ``AsyncEngine``'s child greenlet to the application's coroutine.
+    """
+    found: list[str] = []
+    frame: FrameType | None = sys._getframe(depth)
+    greenlet = sys.modules.get("greenlet")
+    parent = None
+    if greenlet is not None:
+        parent = getattr(greenlet.getcurrent(), "parent", None)
+    display = _DISPLAY
+    while len(found) < limit:
+        if frame is None:
+            if parent is None:
+                break
+            frame, parent = parent.gr_frame, parent.parent
+            continue
+        code = frame.f_code
+        shown = display[code] if code in display else _display(code)
+        if shown is not None:
+            found.append(f"{shown}:{frame.f_lineno}:{code.co_name}")
+        frame = frame.f_back
+    return found
 
 
 def caller(depth: int = 1) -> str | None:

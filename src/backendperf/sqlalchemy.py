@@ -38,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("sqlalchemy", "sqlalchemy", "backendperf.sqlalchemy") from exc
 
 from backendperf.profiling import (
+    _PROCESS,
     _SCOPES,
     LAZY_OPTION,
     JsonlSink,
@@ -200,6 +201,9 @@ class Instrumentation:
         # the handle's own statistics: this is all an unscoped, fast statement costs
         self.stats._tally(fingerprint, normalized, statement, ms, error is not None)
         scopes = _SCOPES.get()
+        process = _PROCESS[0]
+        if process:  # backendperf.testing and the pytest plugin: every thread and task
+            scopes = (*process, *scopes)
         slow = self.slow_ms is not None and ms >= self.slow_ms
         if not (scopes or slow or self.sinks):
             return
