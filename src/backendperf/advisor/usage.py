@@ -36,6 +36,9 @@ __all__ = ["StatementUsage", "TableUsage", "extract"]
 
 # pyformat placeholders become ``?`` (which sqlglot reads); string literals are left alone
 _PLACEHOLDERS = re.compile(r"'(?:[^']|'')*'|%\(\w+\)s|%s")
+# ``?::integer`` (psycopg's ``%(p)s::INTEGER``, fingerprinted): sqlglot reads a cast only of
+# ``$1``, so on PostgreSQL a ``?`` before ``::`` becomes ``$1`` (literals left alone)
+_CAST_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?(?=\s*::)")
 
 
 @dataclass(slots=True)
@@ -103,6 +106,8 @@ def extract(sql: str, schema: Schema, dialect: str | None = None) -> StatementUs
         if "%" in sql
         else sql
     )
+    if read == "postgres" and "::" in text:
+        text = _CAST_PLACEHOLDER.sub(lambda m: m[0] if m[0].startswith("'") else "$1", text)
     try:
         tree = cast("exp.Expression", sqlglot.parse_one(text, read=read))
     except SqlglotError as exc:
