@@ -582,7 +582,11 @@ class _Plugin:
                 _Finding("query-budget", item.nodeid, problem, first_caller, fail_budget)
             )
         for f in findings:
-            self.findings.append(_Finding("nplusone", item.nodeid, str(f), f.caller, fail_nplusone))
+            self.findings.append(
+                _Finding(
+                    "nplusone", item.nodeid, testing.describe_nplusone(f), f.caller, fail_nplusone
+                )
+            )
         problems = list(budget_problems) if fail_budget else []
         if fail_nplusone:
             names = [f.relationship or f"{f.count} x one statement" for f in findings]

@@ -61,6 +61,7 @@ __all__ = [
     "assert_no_nplusone",
     "assert_num_queries",
     "capture_queries",
+    "describe_nplusone",
     "format_queries",
     "kind_of",
     "tables_of",
@@ -516,6 +517,22 @@ def _short_caller(where: str | None) -> str:
     return f"{path}:{line}" if line else path
 
 
+def describe_nplusone(finding: NPlusOne) -> str:
+    """One line: ``Author.books lazy-loaded 5 times at app/views.py:14 (parents loaded at
+    app/views.py:13); fix: .options(selectinload(Author.books))``."""
+    if finding.relationship:
+        text = f"{finding.relationship} lazy-loaded {finding.count} times"
+    else:
+        text = f"{finding.count} x {_sql(finding.statement, False, 90)}"
+    if finding.caller:
+        text += f" at {_short_caller(finding.caller)}"
+    if finding.parents_loaded_at:
+        text += f" (parents loaded at {_short_caller(finding.parents_loaded_at)})"
+    if finding.suggestion:
+        text += f"; fix: {finding.suggestion}"
+    return text
+
+
 def format_queries(
     entries: Sequence[_Entry],
     findings: Sequence[NPlusOne] = (),
@@ -529,10 +546,10 @@ def format_queries(
     lines: list[str] = []
     if verbose:
         for i, e in enumerate(entries, 1):
-            params = f"  params={e.record[4]!r}" if e.record[4] is not None else ""
+            params = f"  params={e.record[4]!r}" if e.record[4] else ""
             batch = f"  (executemany x {e.record[8]})" if e.record[8] else ""
             lines.append(
-                f"{i:>4}. {e.record[1]:8.2f} ms  {_sql(e.record[2], True)}{batch}{params}"
+                f"{i:>4}. {e.record[1]:8.3f} ms  {_sql(e.record[2], True)}{batch}{params}"
                 f"{_where(e)}"
             )
     else:
@@ -551,7 +568,7 @@ def format_queries(
             times = f"x {len(run)}" if len(run) > 1 else ""
             ms = sum(e.record[1] for e in run)
             lines.append(
-                f"{number:>8} {times:>6} {ms:8.2f} ms  {_sql(run[0].record[2], False)}"
+                f"{number:>8} {times:>6} {ms:8.3f} ms  {_sql(run[0].record[2], False)}"
                 f"{_where(run[0])}"
             )
         if len(runs) > limit:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,14 +17,9 @@ if TYPE_CHECKING:
 # pytester's in-process runs drop the modules a run imported; a second import of SQLAlchemy's
 # internals then breaks it ("'InternalTraversal' object is not callable"). Load them here, once,
 # so every inner run finds them (and the advisor's) already imported.
-import sqlalchemy as sa  # noqa: E402
-import sqlalchemy.ext.asyncio  # noqa: E402
-from sqlalchemy.orm import DeclarativeBase, Session  # noqa: E402
-
-import backendperf._pytest_report  # noqa: E402
-import backendperf.advisor.pipeline  # noqa: E402
-import backendperf.testing  # noqa: E402
-import backendperf.workload  # noqa: E402
+import sqlalchemy as sa
+import sqlalchemy.ext.asyncio
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 def _warm_up() -> None:
@@ -43,7 +37,7 @@ _warm_up()
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "library"
 
 # A self-contained app + fixture for the generated tests: users with addresses (lazy loaded).
-CONFTEST = '''
+CONFTEST = """
 from __future__ import annotations
 
 import pytest
@@ -91,7 +85,7 @@ def engine():
 def session(engine):
     with Session(engine) as s:
         yield s
-'''
+"""
 
 
 @pytest.fixture
@@ -101,7 +95,9 @@ def library(pytester: pytest.Pytester) -> pytest.Pytester:
         if item.name in ("__pycache__", ".pytest_cache"):
             continue
         if item.is_dir():
-            shutil.copytree(item, pytester.path / item.name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                item, pytester.path / item.name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy(item, pytester.path / item.name)
     return pytester
@@ -111,7 +107,7 @@ def library(pytester: pytest.Pytester) -> pytest.Pytester:
 def app(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    yield pytester
+    return pytester
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +170,9 @@ def test_advice_is_deterministic_and_gates_on_a_baseline(library: pytest.Pyteste
         "CREATE INDEX IF NOT EXISTS ix_book_year ON book (year);",
     ]
     # every suggestion is known: --advise-fail=new passes; =any fails the session
-    known = library.runpytest(*args, f"--backendperf-baseline={first}", "--backendperf-advise-fail=new")
+    known = library.runpytest(
+        *args, f"--backendperf-baseline={first}", "--backendperf-advise-fail=new"
+    )
     assert known.ret == 0
     known.stdout.fnmatch_lines(["*[[]in baseline]*"])
     anything = library.runpytest(*args, "--backendperf-advise-fail=any")
@@ -184,7 +182,9 @@ def test_advice_is_deterministic_and_gates_on_a_baseline(library: pytest.Pyteste
     data = json.loads(first.read_text())
     data["indexes"] = data["indexes"][:1]
     first.write_text(json.dumps(data))
-    new = library.runpytest(*args, f"--backendperf-baseline={first}", "--backendperf-advise-fail=new")
+    new = library.runpytest(
+        *args, f"--backendperf-baseline={first}", "--backendperf-advise-fail=new"
+    )
     assert new.ret == 1
     new.stdout.fnmatch_lines(["--backendperf-advise-fail=new: 1 not in the baseline: failing"])
 
@@ -205,7 +205,12 @@ def test_advice_with_a_schema_file(library: pytest.Pytester) -> None:
     result = library.runpytest(
         "--backendperf-report-only", "--backendperf-advise", "--backendperf-schema=schema.sql"
     )
-    result.stdout.fnmatch_lines(["backendperf advise: 1 index suggestion(s)*", "1. CREATE INDEX IF NOT EXISTS ix_book_year ON book (year);"])
+    result.stdout.fnmatch_lines(
+        [
+            "backendperf advise: 1 index suggestion(s)*",
+            "1. CREATE INDEX IF NOT EXISTS ix_book_year ON book (year);",
+        ]
+    )
 
 
 def test_sarif_locates_findings_in_the_application(library: pytest.Pytester) -> None:
@@ -264,7 +269,7 @@ def test_assert_num_queries_fixture(app: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*with backendperf_assert_num_queries(2, info=\"the user list\"):",
+            '*with backendperf_assert_num_queries(2, info="the user list"):',
             "E *backendperf.exceptions.QueryBudgetError: expected 2 queries, 5 ran: the user list",
             "E *  5 queries, 2 distinct, * ms:",
             "E *  2-5.    x 4 * ms  SELECT address.id, *  — test_assert_num_queries_fixture.py:18 via conftest.py:29",
@@ -296,7 +301,9 @@ def test_assert_max_queries_fixture_and_engine_filter(app: pytest.Pytester) -> N
     )
     result = app.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["E *QueryBudgetError: expected at most 3 queries, 5 ran (2 over budget)"])
+    result.stdout.fnmatch_lines(
+        ["E *QueryBudgetError: expected at most 3 queries, 5 ran (2 over budget)"]
+    )
 
 
 def test_queries_fixture_counts_the_call_phase(app: pytest.Pytester) -> None:
@@ -537,11 +544,16 @@ def test_jsonl_holds_every_statement_of_the_run(library: pytest.Pytester) -> Non
     library.runpytest(f"--backendperf-jsonl={out}").assert_outcomes(passed=3, failed=1)
     events = [QueryEvent.from_json(line) for line in out.read_text().splitlines()]
     phases = {e.extra["phase"] for e in events}
-    assert phases == {"setup", "call", "teardown"} or phases == {"setup", "call"}
+    assert phases in ({"setup", "call", "teardown"}, {"setup", "call"})
     calls = [e for e in events if e.extra["phase"] == "call"]
     assert {e.scope for e in calls} == {
         f"tests/test_catalogue.py::{name}"
-        for name in ("test_catalogue", "test_catalogue_fixed", "test_books_of_year", "test_catalogue_counts")
+        for name in (
+            "test_catalogue",
+            "test_catalogue_fixed",
+            "test_books_of_year",
+            "test_catalogue_counts",
+        )
     }
     assert len(calls) == 6 + 2 + 1 + 2
     assert all(e.fingerprint and e.dialect == "sqlite" for e in events)
@@ -585,7 +597,9 @@ def test_plugin_disabled_with_p_no(app: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*fixture 'backendperf_queries' not found*"])
 
 
-def test_unused_plugin_imports_nothing_heavy_and_touches_no_engine(pytester: pytest.Pytester) -> None:
+def test_unused_plugin_imports_nothing_heavy_and_touches_no_engine(
+    pytester: pytest.Pytester,
+) -> None:
     """A project that does not use the plugin pays nothing: after collection and a test run,
     SQLAlchemy, sqlglot and rich are not imported by us, and no engine is instrumented."""
     pytester.makeconftest(
@@ -626,4 +640,6 @@ def test_instrumentation_is_removed_after_the_session(app: pytest.Pytester) -> N
     )
     app.runpytest().assert_outcomes(passed=1)
     assert Dialect not in _INSTALLED
-    assert "backendperf" not in repr(sys.modules.get("backendperf.profiling").__dict__["_PROCESS"][0])
+    assert "backendperf" not in repr(
+        sys.modules.get("backendperf.profiling").__dict__["_PROCESS"][0]
+    )
