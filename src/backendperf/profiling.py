@@ -27,6 +27,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 import sys
 import sysconfig
 import threading
@@ -56,7 +57,7 @@ __all__ = [
     "current_profiles",
     "profile",
     "record_event",
-    "stack",
+    "origin",
 ]
 
 logger = logging.getLogger("backendperf")
@@ -171,31 +172,50 @@ def _walk(frame: FrameType | None) -> str | None:
     return None
 
 
-def stack(depth: int = 1, limit: int = 12) -> list[str]:
-    """Every application frame (``path:line:function``), innermost first, at most ``limit``.
+_TEST_FILE: Final = re.compile(r"(?:^|[/\\])(?:test_[^/\\]*|[^/\\]*_test)\.py$")
+_IS_TEST: dict[object, bool] = {}
+_UNSEEN: Final[Any] = object()  # code object -> is it in a test file (test_*.py, *_test.py)
 
-    The same frames :func:`caller` considers (its answer is the first), following an
-    ``AsyncEngine``'s child greenlet to the application's coroutine.
+
+def origin(depth: int = 1) -> tuple[str | None, str | None]:
+    """``(test line, application line)`` of the current statement, as ``path:line:function``.
+
+    The application line is the innermost application frame (what :func:`caller` returns);
+    the test line, the innermost frame in a test file (``test_*.py``, ``*_test.py``) — the walk
+    stops there, so pytest's own frames below a test are never visited. Either is ``None``
+    when there is none; the test line is ``None`` too when it is the application line.
+    Follows an ``AsyncEngine``'s child greenlet to the application's coroutine.
     """
-    found: list[str] = []
+    app: str | None = None
     frame: FrameType | None = sys._getframe(depth)
-    greenlet = sys.modules.get("greenlet")
     parent = None
+    greenlet = sys.modules.get("greenlet")
     if greenlet is not None:
         parent = getattr(greenlet.getcurrent(), "parent", None)
-    display = _DISPLAY
-    while len(found) < limit:
+    display = _DISPLAY.get
+    is_test = _IS_TEST
+    while True:
         if frame is None:
             if parent is None:
-                break
+                return None, app
             frame, parent = parent.gr_frame, parent.parent
             continue
         code = frame.f_code
-        shown = display[code] if code in display else _display(code)
+        shown = display(code, _UNSEEN)
+        if shown is _UNSEEN:
+            shown = _display(code)
         if shown is not None:
-            found.append(f"{shown}:{frame.f_lineno}:{code.co_name}")
+            test = is_test.get(code)
+            if test is None:
+                if len(is_test) > 10_000:
+                    is_test.clear()
+                test = is_test[code] = _TEST_FILE.search(shown) is not None
+            if test:
+                here = f"{shown}:{frame.f_lineno}:{code.co_name}"
+                return (None, here) if app is None else (here, app)
+            if app is None:
+                app = f"{shown}:{frame.f_lineno}:{code.co_name}"
         frame = frame.f_back
-    return found
 
 
 def caller(depth: int = 1) -> str | None:

@@ -254,7 +254,7 @@ class _Run:
 
     def _add(self, record: _Record, normalized: str, context: Any) -> _Record:
         ms = record[1]
-        kind = testing.kind_of(normalized)
+        kind = testing._kind_cached(normalized)
         with self._lock:
             shape = self.shapes.get(record[3])
             if shape is None:

@@ -41,8 +41,8 @@ from backendperf.profiling import (
     NPlusOne,
     _attach,
     _detach,
+    origin,
     record_event,
-    stack,
 )
 
 if TYPE_CHECKING:
@@ -105,6 +105,18 @@ _FROM_LIST = re.compile(
 _FIRST_NAME = re.compile(rf"\s*(?:only\s+)?({_NAME}(?:\.{_NAME})*)")
 
 
+_KIND_CACHE: dict[str, Kind] = {}
+
+
+def _kind_cached(normalized: str) -> Kind:
+    kind = _KIND_CACHE.get(normalized)
+    if kind is None:
+        if len(_KIND_CACHE) > 20_000:
+            _KIND_CACHE.clear()
+        kind = _KIND_CACHE[normalized] = kind_of(normalized)
+    return kind
+
+
 def kind_of(normalized: str) -> Kind:
     """The :data:`Kind` of a statement (any case).
 
@@ -155,7 +167,7 @@ def tables_of(normalized: str) -> frozenset[str]:
 # Recording
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 2x to build, once per statement
 class _Entry:
     record: _Record
     normalized: str
@@ -167,7 +179,6 @@ class _Entry:
 
 
 _ALLOWED = [0]  # allow_nplusone() blocks open, process-wide (as the recording is)
-_TEST_FILE = re.compile(r"(?:^|[/\\])(?:test_[^/\\]*|[^/\\]*_test)\.py:")
 
 
 def _engine_of(context: Any) -> object:
@@ -189,9 +200,7 @@ class _Recording:
 
     def _add(self, record: _Record, normalized: str, context: Any) -> _Record:
         """Called by the instrumentation for every statement while attached."""
-        frames = stack(2)
-        app = frames[0] if frames else None
-        test = next((f for f in frames if _TEST_FILE.search(f)), None)
+        test, app = origin(2)
         if record[6] is None and app is not None:
             record = (*record[:6], app, *record[7:])
         options = getattr(context, "execution_options", None)
@@ -199,17 +208,17 @@ class _Recording:
         entry = _Entry(
             record,
             normalized,
-            kind_of(normalized),
+            _kind_cached(normalized),
             _engine_of(context),
             lazy,
             test if test != record[6] else None,
             _ALLOWED[0] > 0,
         )
-        with self.lock:
-            if len(self.entries) < self.limit:
-                self.entries.append(entry)
-            else:
-                self.dropped += 1
+        entries = self.entries  # list.append is atomic: no lock on the per-statement path
+        if len(entries) < self.limit:
+            entries.append(entry)
+        else:
+            self.dropped += 1
         return record
 
 
