@@ -171,8 +171,9 @@ class FingerprintStats:
         return min(max(self.sketch.quantile(q), self.min_ms), self.max_ms)
 
     def add(self, event: QueryEvent) -> None:
-        # Runs once per log line: plain comparisons instead of min()/max() calls, and the
-        # sample list is left alone in the common case (full, and this call not the slowest).
+        # Runs once per log line: plain comparisons instead of min()/max() calls, the
+        # sketch's bucket update inlined (one dict lookup when the value was seen), and the
+        # sample list left alone in the common case (full, and this call not the slowest).
         calls = event.calls
         self.count += calls
         ms = event.duration_ms
@@ -181,9 +182,18 @@ class FingerprintStats:
             self.timed += calls
             self.total_ms += ms
             per_call = ms if calls == 1 else ms / calls
-            self.sketch.add(per_call, calls)
-            self.min_ms = min(self.min_ms, per_call)
-            self.max_ms = max(self.max_ms, per_call)
+            sketch = self.sketch
+            key = _BUCKET_OF.get(per_call)
+            if key is None or calls != 1:
+                sketch.add(per_call, calls)
+            else:
+                sketch.count += 1
+                buckets = sketch.buckets
+                buckets[key] = buckets.get(key, 0) + 1
+            if per_call < self.min_ms:  # noqa: PLR1730 (a compare, not a call)
+                self.min_ms = per_call
+            if per_call > self.max_ms:  # noqa: PLR1730
+                self.max_ms = per_call
         rowcount = event.rowcount
         if rowcount:
             self.rows += rowcount
@@ -192,12 +202,18 @@ class FingerprintStats:
             self.rows_examined += examined
         ts = event.ts
         if ts is not None and ts is not self.last_seen:
-            if self.first_seen is None or self.last_seen is None:
+            last = self.last_seen
+            if self.first_seen is None or last is None:
                 self.first_seen = self.last_seen = ts
-            elif _before(self.last_seen, ts):  # the common case: logs are in time order
-                self.last_seen = ts
-            elif _before(ts, self.first_seen):
-                self.first_seen = ts
+            else:
+                try:
+                    later = last < ts  # the common case: logs are in time order
+                except TypeError:  # naive vs aware (logs from different sources)
+                    later = _before(last, ts)
+                if later:
+                    self.last_seen = ts
+                elif _before(ts, self.first_seen):
+                    self.first_seen = ts
         database = event.database
         if database:
             self.databases[database] += calls

@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import QueryEvent, logged
+from backendperf.events import QueryEvent
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
@@ -156,11 +156,16 @@ class _Messages:
         stats: ReadStats,
         source: str,
         get: Callable[[Any, str], Any] = dict.get,
+        ts_user_db: Callable[[Any], tuple[Any, Any, Any]] | None = None,
     ) -> None:
         self.stats = stats
         self.source = source
         self.get = get
         """Reads a field (ts, pid, user, db) of whatever a format passes as ``fields``."""
+        self.ts_user_db = ts_user_db or (
+            lambda fields: (get(fields, "ts"), get(fields, "user"), get(fields, "db"))
+        )
+        """The three fields every event reads, in one call (a stderr prefix: one C call)."""
         self.waiting: dict[str, QueryEvent] = {}
         """pid -> a logged statement still waiting for its ``duration:`` line."""
 
@@ -176,20 +181,34 @@ class _Messages:
         detail: str | None,
         line: int,
     ) -> QueryEvent:
-        get = self.get
-        text = get(fields, "ts")
+        text, raw_user, raw_db = self.ts_user_db(fields)
         last_text, ts = self._last_ts
         if text != last_text:  # busy logs repeat a millisecond many times
             ts = parse_ts(text)
             self._last_ts = (text, ts)
-        who = (get(fields, "user"), get(fields, "db"))
-        if who != self._who:
-            self._who = who
-            self._clean_who = (_clean(who[0]), _clean(who[1]))
+        if raw_user != self._who[0] or raw_db != self._who[1]:
+            self._who = (raw_user, raw_db)
+            self._clean_who = (_clean(raw_user), _clean(raw_db))
         user, database = self._clean_who
         params = parse_parameters(detail) if detail else None
-        where = f"{self.source}:{line}"  # formatted only for events, not for skipped lines
-        return logged(sql, ms, ts, params, "postgresql", database, user, where)
+        # QueryEvent's fields in order (see events.logged), built here: once per statement
+        return QueryEvent(
+            sql,
+            ms,
+            ts,
+            None,
+            params,
+            None,
+            None,
+            "postgresql",
+            database,
+            user,
+            None,
+            None,
+            1,
+            f"{self.source}:{line}",  # formatted only for events, not for skipped lines
+            {},
+        )
 
     def message(
         self,
@@ -207,15 +226,15 @@ class _Messages:
             return ()
         m = _DURATION_KIND.match(message)
         if m is not None:
-            kind = m["kind"]
+            ms, kind, sql = m.group("ms", "kind", "sql")
             if kind is None:  # log_duration: the statement came on its own line before
                 pending = self.waiting.pop(str(self.get(fields, "pid") or ""), None)
                 if pending is None:
                     stats.skip("duration of a protocol step (parse/bind)")
                     return ()
-                return (replace(pending, duration_ms=float(m["ms"])),)
-            if kind in {"statement", "execute"}:
-                return (self._event(m["sql"].strip(), float(m["ms"]), fields, detail, line),)
+                return (replace(pending, duration_ms=float(ms)),)
+            if kind == "statement" or kind == "execute":  # noqa: PLR1714 (two C compares)
+                return (self._event(sql.strip(), float(ms), fields, detail, line),)
             if kind == "plan":
                 stats.skip("auto_explain plan (its statement is logged on its own)")
             else:
@@ -264,7 +283,13 @@ def read_stderr(
     def get(match: Any, key: str) -> Any:
         return match[key] if key in names else None
 
-    messages = _Messages(stats, source, get)
+    ts_user_db = None
+    if {"ts", "user", "db"} <= names:  # the usual prefixes: the three fields in one C call
+
+        def ts_user_db(match: Any) -> tuple[Any, Any, Any]:
+            return match.group("ts", "user", "db")  # type: ignore[no-any-return]
+
+    messages = _Messages(stats, source, get, ts_user_db)
     message = messages.message
     current: Any = None
     lines: list[str] = []
