@@ -61,19 +61,14 @@ def report_lines(run: _Run, findings: Sequence[_Finding], *, verbose: bool = Fal
         lines.append(f"  {'queries':>7} {'ms':>10}  test")
         for nodeid, (count, ms) in tests[:top]:
             lines.append(f"  {int(count):>7,} {ms:>10.2f}  {nodeid}")
-    nplusone = [f for f in findings if f.rule == "nplusone"]
-    if nplusone:
-        lines += ["", f"N+1 findings ({len(nplusone)}):"]
-        for f in nplusone:
+    for rule, title in (("nplusone", "N+1 findings"), ("query-budget", "Query budgets exceeded")):
+        chosen = [f for f in findings if f.rule == rule]
+        if chosen:
+            lines += ["", f"{title} ({len(chosen)}):"]
+        for f in chosen:
             state = "FAILED" if f.failed else "reported"
             lines.append(f"  [{state}] {f.nodeid}")
             lines.append(f"      {f.message}")
-    budgets = [f for f in findings if f.rule == "query-budget"]
-    if budgets:
-        lines += ["", f"Query budgets exceeded ({len(budgets)}):"]
-        for f in budgets:
-            state = "FAILED" if f.failed else "reported"
-            lines.append(f"  [{state}] {f.nodeid}: {f.message}")
     return lines
 
 

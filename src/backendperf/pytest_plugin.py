@@ -62,142 +62,76 @@ _NPLUSONE_MODES: Final = ("fail", "report", "off")
 # Options
 
 
-def _add(
-    parser: pytest.Parser,
-    group: Any,
-    name: str,
-    help: str,
-    *,
-    ini_type: str | None = None,
-    default: Any = None,
-    **kwargs: Any,
-) -> None:
-    dest = "backendperf_" + name.replace("-", "_")
-    group.addoption(f"--backendperf-{name}", dest=dest, default=None, help=help, **kwargs)
-    parser.addini(dest, help=help, type=ini_type, default=default)  # type: ignore[arg-type]
+_FLAG: Final = {"action": "store_true", "ini": "bool", "default": False}
+# name -> help, and how to declare it (argparse keywords; "ini" is the ini type, "default"
+# the ini default). Every option is also an ini key: backendperf_<name with underscores>.
+_OPTIONS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "nplusone": (
+        "what an N+1 pattern in a test does: fail the test, report it at the end, or off "
+        "(default: off)",
+        {"choices": _NPLUSONE_MODES, "ini": "string", "default": "off"},
+    ),
+    "nplusone-threshold": (
+        "repeats of one SELECT shape that make an N+1 (default 5; a relationship lazy-loaded "
+        "for 2 parents always does)",
+        {"type": int, "ini": "string", "default": "5"},
+    ),
+    "report": (
+        "print a summary at the end: slowest statements, tests with the most queries, N+1s",
+        _FLAG,
+    ),
+    "report-only": (
+        "budgets and N+1 checks never fail a test: they are reported (to adopt gradually)",
+        _FLAG,
+    ),
+    "phases": (
+        "test phases whose statements count: 'call' (default) or 'all' (setup and teardown, "
+        "so fixtures' queries count too)",
+        {"choices": ("call", "all"), "ini": "string", "default": "call"},
+    ),
+    "jsonl": (
+        "write every statement of the run as a QueryEvent line to this file",
+        {"metavar": "PATH", "ini": "string", "default": ""},
+    ),
+    "sarif": (
+        "write N+1 findings, budget failures and missing indexes as SARIF 2.1.0 to this file",
+        {"metavar": "PATH", "ini": "string", "default": ""},
+    ),
+    "advise": ("run the index advisor over every statement the suite ran; print its advice", _FLAG),
+    "schema": (
+        "DDL file for --backendperf-advise (default: the CREATE statements the suite ran, "
+        "else the database of the engine that ran the most statements)",
+        {"metavar": "DDL", "ini": "string", "default": ""},
+    ),
+    "baseline": (
+        "advice JSON of an earlier run (--backendperf-advise-json): its indexes are known",
+        {"metavar": "FILE", "ini": "string", "default": ""},
+    ),
+    "advise-json": (
+        "write the index advice as JSON (the format --backendperf-baseline reads)",
+        {"metavar": "PATH", "ini": "string", "default": ""},
+    ),
+    "advise-fail": (
+        "exit 1 when the advisor finds missing indexes: 'any', 'new' (not in the baseline), "
+        "or 'never' (default)",
+        {"choices": ("never", "any", "new"), "ini": "string", "default": "never"},
+    ),
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("backendperf", "backendperf: query budgets, N+1 checks, index advice")
-    _add(
-        parser,
-        group,
-        "nplusone",
-        "what an N+1 pattern in a test does: fail the test, report it at the end, or off "
-        "(default: off)",
-        choices=_NPLUSONE_MODES,
-        ini_type="string",
-        default="off",
-    )
-    _add(
-        parser,
-        group,
-        "nplusone-threshold",
-        "repeats of one SELECT shape that make an N+1 (default 5; a relationship lazy-loaded "
-        "for 2 parents always does)",
-        type=int,
-        ini_type="string",
-        default="5",
-    )
+    for name, (help_text, spec) in _OPTIONS.items():
+        kwargs = {k: v for k, v in spec.items() if k not in ("ini", "default")}
+        dest = "backendperf_" + name.replace("-", "_")
+        group.addoption(f"--backendperf-{name}", dest=dest, default=None, help=help_text, **kwargs)
+        parser.addini(dest, help=help_text, type=spec["ini"], default=spec["default"])
     parser.addini(
         "backendperf_nplusone_ignore",
         "N+1 findings to leave out, one glob per line: a relationship (User.addresses), a "
         "caller path (app/reports.py), or SQL (*FROM audit_log*)",
         type="linelist",
         default=[],
-    )
-    _add(
-        parser,
-        group,
-        "report",
-        "print a summary at the end: slowest statements, tests with the most queries, N+1s",
-        action="store_true",
-        ini_type="bool",
-        default=False,
-    )
-    _add(
-        parser,
-        group,
-        "report-only",
-        "budgets and N+1 checks never fail a test: they are reported (to adopt gradually)",
-        action="store_true",
-        ini_type="bool",
-        default=False,
-    )
-    _add(
-        parser,
-        group,
-        "phases",
-        "test phases whose statements count: 'call' (default) or 'all' (setup and teardown, "
-        "so fixtures' queries count too)",
-        choices=("call", "all"),
-        ini_type="string",
-        default="call",
-    )
-    _add(
-        parser,
-        group,
-        "jsonl",
-        "write every statement of the run as a QueryEvent line to this file",
-        metavar="PATH",
-        ini_type="string",
-        default="",
-    )
-    _add(
-        parser,
-        group,
-        "sarif",
-        "write N+1 findings, budget failures and missing indexes as SARIF 2.1.0 to this file",
-        metavar="PATH",
-        ini_type="string",
-        default="",
-    )
-    _add(
-        parser,
-        group,
-        "advise",
-        "run the index advisor over every statement the suite ran; print its advice",
-        action="store_true",
-        ini_type="bool",
-        default=False,
-    )
-    _add(
-        parser,
-        group,
-        "schema",
-        "DDL file for --backendperf-advise (default: the CREATE statements the suite ran, "
-        "else the database of the engine that ran the most statements)",
-        metavar="DDL",
-        ini_type="string",
-        default="",
-    )
-    _add(
-        parser,
-        group,
-        "baseline",
-        "advice JSON of an earlier run (--backendperf-advise-json): its indexes are known",
-        metavar="FILE",
-        ini_type="string",
-        default="",
-    )
-    _add(
-        parser,
-        group,
-        "advise-json",
-        "write the index advice as JSON (the format --backendperf-baseline reads)",
-        metavar="PATH",
-        ini_type="string",
-        default="",
-    )
-    _add(
-        parser,
-        group,
-        "advise-fail",
-        "exit 1 when the advisor finds missing indexes: 'any', 'new' (not in the baseline), "
-        "or 'never' (default)",
-        choices=("never", "any", "new"),
-        ini_type="string",
-        default="never",
     )
 
 

@@ -527,7 +527,8 @@ def test_report_only_mode_never_fails(library: pytest.Pytester) -> None:
         [
             "  [[]reported] tests/test_catalogue.py::test_catalogue",
             "Query budgets exceeded (1):",
-            "  [[]reported] tests/test_catalogue.py::test_catalogue: expected at most 2 queries, 6 ran (4 over budget)",
+            "  [[]reported] tests/test_catalogue.py::test_catalogue",
+            "      expected at most 2 queries, 6 ran (4 over budget)",
         ]
     )
 
