@@ -10,13 +10,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from backendperf import __version__
+from backendperf.pytest_plugin import p95
 from backendperf.testing import _short_caller, kind_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from backendperf.advisor import Advice
-    from backendperf.pytest_plugin import _Finding, _Run, _Shape
+    from backendperf.pytest_plugin import _Finding, _Run
 
 _ADVISED_KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
@@ -24,11 +25,6 @@ _ADVISED_KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 def _one_line(sql: str, width: int) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _p95(shape: _Shape) -> float:
-    values = sorted(shape.durations)
-    return values[min(len(values) - 1, int(0.95 * len(values)))] if values else 0.0
 
 
 def report_lines(run: _Run, findings: Sequence[_Finding], *, verbose: bool = False) -> list[str]:
@@ -51,7 +47,7 @@ def report_lines(run: _Run, findings: Sequence[_Finding], *, verbose: bool = Fal
         for s in shapes[:top]:
             lines.append(
                 f"  {s.count:>7,} {s.total_ms:>10.2f} {s.total_ms / s.count:>9.3f} "
-                f"{_p95(s):>9.3f} {s.max_ms:>9.3f}  {_one_line(s.statement, width)}"
+                f"{p95(s):>9.3f} {s.max_ms:>9.3f}  {_one_line(s.statement, width)}"
             )
             if s.caller:
                 lines.append(f"  {'':>48}  first run at {_short_caller(s.caller)}")

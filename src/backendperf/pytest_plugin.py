@@ -12,7 +12,9 @@ See docs/pytest.md for every fixture, marker and option, with real output.
 from __future__ import annotations
 
 import json
+import math
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -163,7 +165,9 @@ class _Shape:
     total_ms: float = 0.0
     max_ms: float = 0.0
     caller: str | None = None
-    durations: list[float] = field(default_factory=list)
+    buckets: dict[str, int] = field(default_factory=dict)
+    """The durations as a quantile sketch: bucket (``Sketch`` key, as text for JSON) -> count;
+    ``"z"`` counts zeros. Bounded, and merged by adding counts."""
     slow_statement: str = ""
     slow_params: Any = None
 
@@ -176,9 +180,9 @@ class _Run:
         self.phase = "setup"
         self.shapes: dict[str, _Shape] = {}
         self.tests: dict[str, list[float]] = {}  # node id -> [count, ms] of its call phase
-        self.ddl: list[tuple[str, str]] = []
+        self.ddl: dict[tuple[str, str], None] = {}  # (dialect, CREATE ...), first seen first
         self.urls: dict[str, int] = {}
-        self._seen_engines: dict[int, str] = {}
+        self._seen_engines: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.sink: Any = None
         if jsonl:
@@ -202,8 +206,8 @@ class _Run:
                 shape.max_ms = ms
                 shape.slow_statement = record[2]
                 shape.slow_params = _jsonable(record[4])
-            if len(shape.durations) < 4096:
-                shape.durations.append(ms)
+            bucket = _bucket(ms)
+            shape.buckets[bucket] = shape.buckets.get(bucket, 0) + 1
             if shape.caller is None:
                 shape.caller = record[6]
             if self.phase == "call" and self.name is not None:
@@ -214,12 +218,12 @@ class _Run:
             if kind == "DDL" and normalized.startswith(
                 ("create table", "create index", "create unique")
             ):
-                self.ddl.append((record[9].dialect, record[2]))
+                self.ddl.setdefault((record[9].dialect, record[2]), None)
             engine = testing._engine_of(context)
             if engine is not None:
-                url = self._seen_engines.get(id(engine))
+                url = self._seen_engines.get(engine)
                 if url is None:
-                    url = self._seen_engines[id(engine)] = _url(engine)
+                    url = self._seen_engines[engine] = _url(engine)
                 self.urls[url] = self.urls.get(url, 0) + 1
         if self.sink is not None:
             event = record_event(record, self.name)
@@ -238,7 +242,7 @@ class _Run:
         return {
             "shapes": [_shape_json(s) for s in self.shapes.values()],
             "tests": self.tests,
-            "ddl": self.ddl,
+            "ddl": list(self.ddl),
             "urls": self.urls,
         }
 
@@ -255,15 +259,50 @@ class _Run:
             if other.max_ms > mine.max_ms:
                 mine.max_ms = other.max_ms
                 mine.slow_statement, mine.slow_params = other.slow_statement, other.slow_params
-            mine.durations = (mine.durations + other.durations)[:8192]
+            for bucket, n in other.buckets.items():
+                mine.buckets[bucket] = mine.buckets.get(bucket, 0) + n
             mine.caller = mine.caller or other.caller
         for nodeid, (count, ms) in data.get("tests", {}).items():
             test = self.tests.setdefault(nodeid, [0, 0.0])
             test[0] += count
             test[1] += ms
-        self.ddl.extend((d, s) for d, s in data.get("ddl", ()))
+        for dialect, statement in data.get("ddl", ()):
+            self.ddl.setdefault((dialect, statement), None)
         for url, n in data.get("urls", {}).items():
             self.urls[url] = self.urls.get(url, 0) + n
+
+
+_BUCKETS: dict[float, str] = {}
+
+
+def _bucket(ms: float) -> str:
+    """The sketch bucket of a duration, as JSON-able text (cached: timings repeat)."""
+    key = _BUCKETS.get(ms)
+    if key is None:
+        if len(_BUCKETS) > 100_000:
+            _BUCKETS.clear()
+        key = _BUCKETS[ms] = "z" if ms <= 1e-9 else str(math.ceil(math.log(ms) / _LOG_GAMMA))
+    return key
+
+
+def p95(shape: _Shape) -> float:
+    """The 95th percentile of a shape's durations, from its sketch (1% relative error)."""
+    total = sum(shape.buckets.values())
+    if not total:
+        return 0.0
+    rank = 0.95 * (total - 1)
+    seen = shape.buckets.get("z", 0)
+    if rank < seen:
+        return 0.0
+    for key in sorted(int(k) for k in shape.buckets if k != "z"):
+        seen += shape.buckets[str(key)]
+        if seen > rank:
+            return min(2 * _GAMMA**key / (_GAMMA + 1), shape.max_ms)
+    return shape.max_ms
+
+
+_GAMMA: Final = (1 + 0.01) / (1 - 0.01)  # the digest's Sketch: 1% relative error
+_LOG_GAMMA: Final = math.log(_GAMMA)
 
 
 def _shape_json(s: _Shape) -> dict[str, Any]:

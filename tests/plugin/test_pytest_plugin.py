@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -642,3 +644,19 @@ def test_instrumentation_is_removed_after_the_session(app: pytest.Pytester) -> N
     app.runpytest().assert_outcomes(passed=1)
     assert Dialect not in _INSTALLED
     assert _PROCESS[0] == ()  # no recorder left attached
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=10_000.0), min_size=1, max_size=300))
+def test_report_p95_is_within_the_sketch_error(durations: list[float]) -> None:
+    """The report's p95 comes from a bounded sketch (merged across xdist workers by adding
+    counts); it stays within 1% (plus the zero bucket) of the exact value."""
+    from backendperf.pytest_plugin import _bucket, _Shape, p95
+
+    shape = _Shape("f", "select ?", "SELECT 1", "sqlite", None, max_ms=max(durations))
+    for ms in durations:
+        key = _bucket(ms)
+        shape.buckets[key] = shape.buckets.get(key, 0) + 1
+    exact = sorted(durations)[int(0.95 * (len(durations) - 1))]
+    got = p95(shape)
+    assert got <= shape.max_ms
+    assert abs(got - exact) <= 0.02 * exact + 1e-9 or exact <= 1e-9
