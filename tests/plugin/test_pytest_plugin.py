@@ -660,3 +660,52 @@ def test_report_p95_is_within_the_sketch_error(durations: list[float]) -> None:
     got = p95(shape)
     assert got <= shape.max_ms
     assert abs(got - exact) <= 0.02 * exact + 1e-9 or exact <= 1e-9
+
+
+def test_statements_of_a_web_app_under_testclient_count(app: pytest.Pytester) -> None:
+    """Starlette's TestClient runs the app in another thread (an anyio portal): its
+    statements belong to the test that sent the request."""
+    app.makepyfile(
+        """
+        import pytest
+        import sqlalchemy as sa
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+        from starlette.testclient import TestClient
+
+        def make_app(engine):
+            async def users(request):
+                with engine.connect() as conn:
+                    ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM users ORDER BY id"))]
+                    names = [conn.execute(sa.text("SELECT name FROM users WHERE id = :i"), {"i": i}).scalar() for i in ids]
+                return JSONResponse(names)
+            return Starlette(routes=[Route("/users", users)])
+
+        @pytest.fixture
+        def file_engine(tmp_path):
+            from sqlalchemy.orm import Session
+            from conftest import Base, User
+            engine = sa.create_engine(f"sqlite:///{tmp_path}/app.db")  # shared by threads
+            Base.metadata.create_all(engine)
+            with Session(engine) as s:
+                s.add_all([User(id=i + 1, name=f"u{i}") for i in range(4)])
+                s.commit()
+            yield engine
+            engine.dispose()
+
+        @pytest.mark.backendperf(max_queries=2)
+        def test_endpoint(file_engine):
+            with TestClient(make_app(file_engine)) as client:
+                assert client.get("/users").json() == ["u0", "u1", "u2", "u3"]
+        """
+    )
+    result = app.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "backendperf: expected at most 2 queries, 5 ran (3 over budget)",
+            "      1. * ms  SELECT id FROM users ORDER BY id  — *",
+            "    2-5.    x 4 * ms  SELECT name FROM users WHERE id = ?  — *",
+        ]
+    )
