@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from backendperf import __version__
 from backendperf.pytest_plugin import p95
-from backendperf.testing import _short_caller, kind_of
+from backendperf.testing import _short_caller, _sql, kind_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,11 +20,6 @@ if TYPE_CHECKING:
     from backendperf.pytest_plugin import _Finding, _Run
 
 _ADVISED_KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-
-
-def _one_line(sql: str, width: int) -> str:
-    text = " ".join(sql.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def report_lines(run: _Run, findings: Sequence[_Finding], *, verbose: bool = False) -> list[str]:
@@ -47,7 +42,7 @@ def report_lines(run: _Run, findings: Sequence[_Finding], *, verbose: bool = Fal
         for s in shapes[:top]:
             lines.append(
                 f"  {s.count:>7,} {s.total_ms:>10.2f} {s.total_ms / s.count:>9.3f} "
-                f"{p95(s):>9.3f} {s.max_ms:>9.3f}  {_one_line(s.statement, width)}"
+                f"{p95(s):>9.3f} {s.max_ms:>9.3f}  {_sql(s.statement, False, width)}"
             )
             if s.caller:
                 lines.append(f"  {'':>48}  first run at {_short_caller(s.caller)}")

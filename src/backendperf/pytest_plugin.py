@@ -12,7 +12,6 @@ See docs/pytest.md for every fixture, marker and option, with real output.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
 
     from backendperf.profiling import _Record
     from backendperf.testing import Kind, QueryRecorder
+    from backendperf.workload.workload import Sketch
 
 PYTEST_DONT_REWRITE = True
 
@@ -150,6 +150,12 @@ def _get(config: pytest.Config, name: str) -> Any:
 # The run's statements (every phase, every test)
 
 
+def _sketch() -> Sketch:
+    from backendperf.workload.workload import Sketch
+
+    return Sketch()
+
+
 @dataclass(slots=True)
 class _Shape:
     """One statement shape across the run (JSON-able, for xdist's controller)."""
@@ -165,9 +171,8 @@ class _Shape:
     total_ms: float = 0.0
     max_ms: float = 0.0
     caller: str | None = None
-    buckets: dict[str, int] = field(default_factory=dict)
-    """The durations as a quantile sketch: bucket (``Sketch`` key, as text for JSON) -> count;
-    ``"z"`` counts zeros. Bounded, and merged by adding counts."""
+    sketch: Sketch = field(default_factory=_sketch)
+    """The durations, as the digest's bounded, mergeable quantile sketch."""
     slow_statement: str = ""
     slow_params: Any = None
 
@@ -206,8 +211,7 @@ class _Run:
                 shape.max_ms = ms
                 shape.slow_statement = record[2]
                 shape.slow_params = _jsonable(record[4])
-            bucket = _bucket(ms)
-            shape.buckets[bucket] = shape.buckets.get(bucket, 0) + 1
+            shape.sketch.add(ms)
             if shape.caller is None:
                 shape.caller = record[6]
             if self.phase == "call" and self.name is not None:
@@ -248,7 +252,7 @@ class _Run:
 
     def merge(self, data: dict[str, Any]) -> None:
         for raw in data.get("shapes", ()):
-            other = _Shape(**raw)
+            other = _shape_from_json(raw)
             mine = self.shapes.get(other.fingerprint)
             if mine is None:
                 self.shapes[other.fingerprint] = other
@@ -259,8 +263,7 @@ class _Run:
             if other.max_ms > mine.max_ms:
                 mine.max_ms = other.max_ms
                 mine.slow_statement, mine.slow_params = other.slow_statement, other.slow_params
-            for bucket, n in other.buckets.items():
-                mine.buckets[bucket] = mine.buckets.get(bucket, 0) + n
+            mine.sketch.merge(other.sketch)
             mine.caller = mine.caller or other.caller
         for nodeid, (count, ms) in data.get("tests", {}).items():
             test = self.tests.setdefault(nodeid, [0, 0.0])
@@ -272,41 +275,27 @@ class _Run:
             self.urls[url] = self.urls.get(url, 0) + n
 
 
-_BUCKETS: dict[float, str] = {}
-
-
-def _bucket(ms: float) -> str:
-    """The sketch bucket of a duration, as JSON-able text (cached: timings repeat)."""
-    key = _BUCKETS.get(ms)
-    if key is None:
-        if len(_BUCKETS) > 100_000:
-            _BUCKETS.clear()
-        key = _BUCKETS[ms] = "z" if ms <= 1e-9 else str(math.ceil(math.log(ms) / _LOG_GAMMA))
-    return key
-
-
 def p95(shape: _Shape) -> float:
     """The 95th percentile of a shape's durations, from its sketch (1% relative error)."""
-    total = sum(shape.buckets.values())
-    if not total:
-        return 0.0
-    rank = 0.95 * (total - 1)
-    seen = shape.buckets.get("z", 0)
-    if rank < seen:
-        return 0.0
-    for key in sorted(int(k) for k in shape.buckets if k != "z"):
-        seen += shape.buckets[str(key)]
-        if seen > rank:
-            return min(2 * _GAMMA**key / (_GAMMA + 1), shape.max_ms)
-    return shape.max_ms
-
-
-_GAMMA: Final = (1 + 0.01) / (1 - 0.01)  # the digest's Sketch: 1% relative error
-_LOG_GAMMA: Final = math.log(_GAMMA)
+    return min(shape.sketch.quantile(0.95), shape.max_ms)
 
 
 def _shape_json(s: _Shape) -> dict[str, Any]:
-    return {name: getattr(s, name) for name in _Shape.__slots__}
+    data = {name: getattr(s, name) for name in _Shape.__slots__ if name != "sketch"}
+    sketch = s.sketch  # JSON object keys are text: the buckets go as [key, count] pairs
+    data["sketch"] = {"zeros": sketch.zeros, "buckets": list(sketch.buckets.items())}
+    return data
+
+
+def _shape_from_json(raw: dict[str, Any]) -> _Shape:
+    raw = dict(raw)
+    data = raw.pop("sketch")
+    shape = _Shape(**raw)
+    sketch = shape.sketch
+    sketch.zeros = data["zeros"]
+    sketch.buckets = {int(k): n for k, n in data["buckets"]}
+    sketch.count = sketch.zeros + sum(sketch.buckets.values())
+    return shape
 
 
 def _jsonable(value: Any) -> Any:
@@ -530,26 +519,23 @@ class _Plugin:
             kind=opts.get("kind"),
             include_transaction=bool(opts.get("include_transaction", False)),
         )
-        budget_problems: list[str] = []
-        count = budget.count
-        if opts.get("num_queries") is not None and count != opts["num_queries"]:
-            n = opts["num_queries"]
-            budget_problems.append(f"expected {n} quer{'y' if n == 1 else 'ies'}, {count} ran")
-        if opts.get("max_queries") is not None and count > opts["max_queries"]:
-            n = opts["max_queries"]
+        entries = budget._entries()  # filtered once, for every figure below
+        count = len(entries)
+        budget_problems = [
+            problem
+            for op, key in (("==", "num_queries"), ("<=", "max_queries"))
+            if opts.get(key) is not None
+            and (problem := testing.over_budget(op, opts[key], count)) is not None  # type: ignore[arg-type]
+        ]
+        total_ms = sum(e.record[1] for e in entries)
+        if opts.get("max_time_ms") is not None and total_ms > opts["max_time_ms"]:
             budget_problems.append(
-                f"expected at most {n} quer{'y' if n == 1 else 'ies'}, {count} ran "
-                f"({count - n} over budget)"
-            )
-        if opts.get("max_time_ms") is not None and budget.total_ms > opts["max_time_ms"]:
-            budget_problems.append(
-                f"{budget.total_ms:.1f} ms of database time, over the budget of "
-                f"{opts['max_time_ms']} ms"
+                f"{total_ms:.1f} ms of database time, over the budget of {opts['max_time_ms']} ms"
             )
         findings = everything.nplusone if mode != "off" else []
         fail_nplusone = mode == "fail" and bool(findings) and not self.report_only
         fail_budget = bool(budget_problems) and not self.report_only
-        first_caller = next((e.record[6] for e in budget._entries() if e.record[6]), None)
+        first_caller = next((e.record[6] for e in entries if e.record[6]), None)
         for problem in budget_problems:
             self.findings.append(
                 _Finding("query-budget", item.nodeid, problem, first_caller, fail_budget)
@@ -756,13 +742,17 @@ def _assert_fixture(
         engine: object | None = None,
         include_transaction: bool = False,
     ) -> AbstractContextManager[QueryRecorder]:
-        filters = {
-            "table": table,
-            "kind": kind,
-            "engine": engine,
-            "include_transaction": include_transaction,
-        }
-        return testing._budget(op, n, info, verbose, "run pytest with -v", filters)  # type: ignore[arg-type]
+        return testing._budget(
+            op,  # type: ignore[arg-type]
+            n,
+            info=info,
+            verbose=verbose,
+            hint="run pytest with -v",
+            table=table,
+            kind=kind,
+            engine=engine,
+            include_transaction=include_transaction,
+        )
 
     return check
 

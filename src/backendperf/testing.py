@@ -64,6 +64,7 @@ __all__ = [
     "describe_nplusone",
     "format_queries",
     "kind_of",
+    "over_budget",
     "tables_of",
 ]
 
@@ -136,6 +137,18 @@ def kind_of(normalized: str) -> Kind:
     if word == "set" and text.startswith("set transaction"):
         return "TRANSACTION"
     return _VERBS.get(word, "OTHER")
+
+
+_TABLES_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _tables_cached(normalized: str) -> frozenset[str]:
+    tables = _TABLES_CACHE.get(normalized)
+    if tables is None:
+        if len(_TABLES_CACHE) > 20_000:
+            _TABLES_CACHE.clear()
+        tables = _TABLES_CACHE[normalized] = tables_of(normalized)
+    return tables
 
 
 def tables_of(normalized: str) -> frozenset[str]:
@@ -324,7 +337,7 @@ class QueryRecorder:
             return False
         if self._engine is not None and e.engine is not self._engine:
             return False
-        return self._tables is None or not self._tables.isdisjoint(tables_of(e.normalized))
+        return self._tables is None or not self._tables.isdisjoint(_tables_cached(e.normalized))
 
     # -- results ----------------------------------------------------------------------------
 
@@ -462,7 +475,7 @@ def _nplusone(entries: list[_Entry], rec: QueryRecorder) -> list[NPlusOne]:
             suggestion = f".options({loader}({relationship}))"
             needle = table.lower()
             for e in reversed(entries[:first_i]):
-                if e.kind == "SELECT" and needle in tables_of(e.normalized):
+                if e.kind == "SELECT" and needle in _tables_cached(e.normalized):
                     loaded_at = e.record[6]
                     break
         finding = NPlusOne(
@@ -720,13 +733,28 @@ def capture_queries(
     return _Capture(recorder)
 
 
+def over_budget(op: Literal["==", "<="], n: int, count: int) -> str | None:
+    """The headline of a missed budget (``==``: exactly ``n``; ``<=``: at most), or ``None``.
+
+    >>> over_budget("<=", 2, 7)
+    'expected at most 2 queries, 7 ran (5 over budget)'
+    """
+    queries = f"{n} quer{'y' if n == 1 else 'ies'}"
+    if op == "==" and count != n:
+        return f"expected {queries}, {count} ran"
+    if op == "<=" and count > n:
+        return f"expected at most {queries}, {count} ran ({count - n} over budget)"
+    return None
+
+
 def _budget(
     op: Literal["==", "<="],
     n: int,
+    *,
     info: str | None,
     verbose: bool,
     hint: str,
-    filters: dict[str, Any],
+    **filters: Any,
 ) -> contextlib.AbstractContextManager[QueryRecorder]:
     if n < 0:
         raise ConfigurationError(f"a query budget cannot be negative (got {n})")
@@ -735,19 +763,11 @@ def _budget(
 
     def check(recorder: QueryRecorder) -> None:
         __tracebackhide__ = True
-        count = recorder.count
-        if op == "==" and count != n:
-            what = f"expected {n} quer{'y' if n == 1 else 'ies'}, {count} ran"
-        elif op == "<=" and count > n:
-            what = (
-                f"expected at most {n} quer{'y' if n == 1 else 'ies'}, {count} ran "
-                f"({count - n} over budget)"
+        what = over_budget(op, n, recorder.count)
+        if what is not None:
+            raise QueryBudgetError(
+                budget_message(what, recorder, verbose=verbose, info=info, hint=hint), recorder
             )
-        else:
-            return
-        raise QueryBudgetError(
-            budget_message(what, recorder, verbose=verbose, info=info, hint=hint), recorder
-        )
 
     capture.check = check
     return capture
@@ -771,15 +791,13 @@ def assert_num_queries(
     return _budget(
         "==",
         n,
-        info,
-        verbose,
-        "pass verbose=True",
-        {
-            "table": table,
-            "kind": kind,
-            "engine": engine,
-            "include_transaction": include_transaction,
-        },
+        info=info,
+        verbose=verbose,
+        hint="pass verbose=True",
+        table=table,
+        kind=kind,
+        engine=engine,
+        include_transaction=include_transaction,
     )
 
 
@@ -797,15 +815,13 @@ def assert_max_queries(
     return _budget(
         "<=",
         n,
-        info,
-        verbose,
-        "pass verbose=True",
-        {
-            "table": table,
-            "kind": kind,
-            "engine": engine,
-            "include_transaction": include_transaction,
-        },
+        info=info,
+        verbose=verbose,
+        hint="pass verbose=True",
+        table=table,
+        kind=kind,
+        engine=engine,
+        include_transaction=include_transaction,
     )
 
 
