@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["FingerprintStats", "Sketch", "Workload"]
 
 _SAMPLES: Final = 3
+_UNSET: Final = object()
 _BUCKET_OF: dict[float, int] = {}
 
 
@@ -284,8 +285,6 @@ class Workload:
         self.read_stats: ReadStats | None = None
         self.sources: list[str] = []
         self._fingerprinters: dict[str, Fingerprinter] = {}
-        self._last_dialect: str | None = None
-        self._last_fp: Fingerprinter | None = None
 
     def _fp(self, dialect: str | None) -> Fingerprinter:
         key = dialect or "postgresql"
@@ -296,27 +295,32 @@ class Workload:
 
     def add(self, event: QueryEvent) -> None:
         """Count one event (its fingerprint is computed here, cached per statement text)."""
-        dialect = event.dialect
-        if dialect is self._last_dialect and self._last_fp is not None:
-            fp = self._last_fp
-        else:
-            fp = self._last_fp = self._fp(dialect)
-            self._last_dialect = dialect
-        fid, text = fp(event.statement)
-        stats = self.stats.get(fid)
-        if stats is None:
-            stats = self.stats[fid] = FingerprintStats(fid, text, event.dialect)
-        stats.add(event)
-        self.events += 1
+        self.extend((event,))
 
     def drop_caches(self) -> None:
         """Forget the fingerprint caches (before sending a workload to another process)."""
         self._fingerprinters.clear()
-        self._last_fp = self._last_dialect = None
 
     def extend(self, events: Iterable[QueryEvent]) -> Workload:
-        for event in events:
-            self.add(event)
+        """Count every event: the loop that runs once per log line, so the fingerprinter is
+        looked up only when the dialect changes."""
+        stats = self.stats
+        dialect: object = _UNSET
+        fp: Fingerprinter | None = None
+        n = 0
+        try:
+            for event in events:
+                if event.dialect is not dialect:
+                    dialect = event.dialect
+                    fp = self._fp(event.dialect)
+                fid, text = fp(event.statement)  # type: ignore[misc]  # set on the first event
+                per_fp = stats.get(fid)
+                if per_fp is None:
+                    per_fp = stats[fid] = FingerprintStats(fid, text, event.dialect)
+                per_fp.add(event)
+                n += 1
+        finally:
+            self.events += n
         return self
 
     def merge(self, other: Workload) -> Workload:

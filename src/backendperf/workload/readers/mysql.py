@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -232,6 +233,11 @@ _ENTRY: Final = re.compile(
 # it takes for ``use``/``SET timestamp`` (the pattern takes only the usual spellings).
 _BANNER_IN: Final = re.compile(r"(?:\A|\n)Time|, Version: |Tcp port:")
 _ODD_HEAD: Final = re.compile(r"(?i:use |set timestamp=)")
+_ODD_STARTS: Final = frozenset(  # every spelling of its first four characters: one set lookup
+    "".join(c)
+    for word in ("use ", "set ")
+    for c in itertools.product(*({x.lower(), x.upper()} for x in word))
+)
 # Where the next entry may begin (for the line reader's share, and for chunk boundaries).
 _NEXT_ENTRY: Final = re.compile(r"^\# (?:Time|User@Host): ", re.MULTILINE)
 _CHUNK: Final = 1 << 20
@@ -291,7 +297,7 @@ def read_slow(
                         ("Time" in sql or ", Version: " in sql or "Tcp port:" in sql)
                         and _BANNER_IN.search(sql) is not None
                     )
-                    or _ODD_HEAD.match(sql) is not None
+                    or (sql[:4] in _ODD_STARTS and _ODD_HEAD.match(sql) is not None)
                     or (use is not None and _USE.match(use) is None)
                 ):
                     m = None  # banners, odd `use` or SET lines: the line reader decides
@@ -332,11 +338,15 @@ def read_slow(
                 continue
             if text[-1] == ";":
                 text = text[:-1].rstrip()
-            extra: dict[str, Any] = {"Lock_time": float(lt)}
-            if ra is not None:
-                extra["Rows_affected"] = int(ra)
-            if thread is not None:
-                extra["Thread_id"] = int(thread)
+            extra: dict[str, Any]
+            if ra is not None and thread is not None:  # MariaDB's default: one dict display
+                extra = {"Lock_time": float(lt), "Rows_affected": int(ra), "Thread_id": int(thread)}
+            else:
+                extra = {"Lock_time": float(lt)}
+                if ra is not None:
+                    extra["Rows_affected"] = int(ra)
+                if thread is not None:
+                    extra["Thread_id"] = int(thread)
             # QueryEvent's fields in order (see events.logged): one call per entry
             yield QueryEvent(
                 text,
