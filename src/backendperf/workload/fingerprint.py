@@ -4,7 +4,8 @@ The algorithm (stable: the ids appear in reports and JSONL files):
 
 1. Tokenize with one compiled regular expression (no SQL parse): comments, string literals
    (``'..'`` with ``''`` escapes, ``E'..'`` with backslash escapes, ``$tag$..$tag$``, and in
-   the MySQL dialect ``".."`` and backslash escapes), quoted identifiers (``".."`` in
+   the MySQL dialect ``".."`` and backslash escapes; a prefix letter such as ``x'1F'`` counts
+   only at the start of a word), quoted identifiers (``".."`` in
    PostgreSQL, backticks in MySQL), placeholders (``$1``, ``%s``, ``%(name)s``, ``?``,
    ``:name``), numbers, words, operators.
 2. Drop comments. Replace every literal and placeholder with ``?``: strings, numbers (with a
