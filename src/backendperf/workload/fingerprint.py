@@ -45,6 +45,7 @@ _COMMON = [
 ]
 _NOT_WORD_CHARS: Final = r"\x00-#%-/:-@\[-^`{-\x7f"  # word chars: A-Za-z_0-9$ and non-ASCII
 _AT_WORD_START: Final = rf"(?<![^{_NOT_WORD_CHARS}])"  # a prefix letter counts only there (1x'1F')
+_PREFIX_LETTERS: Final = "BbEeNnUuXx"  # x'1F', N'..', E'..', ... in either dialect
 _PG = [
     ("estring", rf"{_AT_WORD_START}[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"),
     ("string", rf"(?:{_AT_WORD_START}[BbXxNnUu])?'(?:[^']|'')*(?:'|\Z)"),
@@ -284,7 +285,7 @@ def _prepass_regex(mysql: bool) -> re.Pattern[str]:
         (
             "lit",  # the body stops at the first closing tag: no longer match to backtrack to
             start + r"\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$(?:(?!\$(?P=tag)\$).)*"
-            r"(?:\$(?P=tag)\$(?![BbEeNnUuXx]')|\Z)",
+            rf"(?:\$(?P=tag)\$(?![{_PREFIX_LETTERS}]')|\Z)",
         ),
         *(("keep", rx) for rx in idents),
         *(("lit", rx) for rx in strings),
@@ -298,8 +299,8 @@ def _prepass_regex(mysql: bool) -> re.Pattern[str]:
     ]
     body = "|".join(f"(?P<{name}{i}>{rx})" for i, (name, rx) in enumerate(parts))
     # Most positions start nothing of interest: a cheap lookahead skips them (2x faster).
-    first = r"(?=[-/#$'\"`%:0-9.EeBbXxNnUu])"  # one class test per position, then the rest
-    rest = r"(?=--|/\*|\#|\$|'|\"|`|%|:\w|\d|\.\d|[EeBbXxNnUu]')"
+    first = rf"(?=[-/#$'\"`%:0-9.{_PREFIX_LETTERS}])"  # one class test per position, then the rest
+    rest = rf"(?=--|/\*|\#|\$|'|\"|`|%|:\w|\d|\.\d|[{_PREFIX_LETTERS}]')"
     return re.compile(first + rest + "(?:" + body + ")", re.DOTALL)
 
 
@@ -320,7 +321,7 @@ _SIMPLE: Final = re.compile(
 # would make ``B'`` a prefix): ``9'`` or ``c'`` ends an ordinary literal (``'a-9'``) or a word
 # before one, which both paths read alike. Matching those sent every statement with a string
 # ending in a letter or digit down the full pass, 10x slower.
-_PREFIXED: Final = re.compile(r"(?<![A-Za-z_$])[BbEeNnUuXx]'")
+_PREFIXED: Final = re.compile(rf"(?<![A-Za-z_$])[{_PREFIX_LETTERS}]'")
 
 
 def _simple_enough(sql: str) -> bool:

@@ -338,15 +338,11 @@ def read_slow(
                 continue
             if text[-1] == ";":
                 text = text[:-1].rstrip()
-            extra: dict[str, Any]
-            if ra is not None and thread is not None:  # MariaDB's default: one dict display
-                extra = {"Lock_time": float(lt), "Rows_affected": int(ra), "Thread_id": int(thread)}
-            else:
-                extra = {"Lock_time": float(lt)}
-                if ra is not None:
-                    extra["Rows_affected"] = int(ra)
-                if thread is not None:
-                    extra["Thread_id"] = int(thread)
+            extra: dict[str, Any] = {"Lock_time": float(lt)}
+            if ra is not None:
+                extra["Rows_affected"] = int(ra)
+            if thread is not None:
+                extra["Thread_id"] = int(thread)
             # QueryEvent's fields in order (see events.logged): one call per entry
             yield QueryEvent(
                 text,
