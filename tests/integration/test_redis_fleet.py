@@ -17,6 +17,7 @@ from backendperf.cache import RedisBackend, TieredBackend, cached
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 WORKER = str(pathlib.Path(__file__).with_name("fleet_worker.py"))
+TIMEOUT = 2.0  # see fleet_worker.TIMEOUT: these tests are not about a slow server
 
 
 def shared_name(fn: Any) -> Any:
@@ -61,7 +62,9 @@ def test_an_invalidation_reaches_another_process_l1(redis_url: str, redis_prefix
     while not control.get(f"{namespace}:ready"):
         assert time.monotonic() < deadline and follower.poll() is None
         time.sleep(0.01)
-    tiered = TieredBackend(RedisBackend.from_url(redis_url, namespace=namespace), l1_ttl=600)
+    tiered = TieredBackend(
+        RedisBackend.from_url(redis_url, namespace=namespace, socket_timeout=TIMEOUT), l1_ttl=600
+    )
 
     def setting_source(name: str) -> str:
         return str(control.get(f"{namespace}:source:{name}").decode())
@@ -82,7 +85,10 @@ def test_two_tiered_backends_stay_coherent(redis_url: str, redis_prefix: str) ->
     source = {"a": 1, "b": 2}
 
     def make() -> tuple[Any, TieredBackend]:
-        tiered = TieredBackend(RedisBackend.from_url(redis_url, namespace=namespace), l1_ttl=600)
+        tiered = TieredBackend(
+            RedisBackend.from_url(redis_url, namespace=namespace, socket_timeout=TIMEOUT),
+            l1_ttl=600,
+        )
 
         @cached(ttl=600, backend=tiered, tags=lambda k: [f"key:{k}"])
         def read(k: str) -> int:
