@@ -295,7 +295,8 @@ def test_waiters_get_the_lock_holders_value(redis_url: str, namespace: str) -> N
     gate = threading.Barrier(2)
 
     def make() -> Any:
-        b = RedisBackend.from_url(redis_url, namespace=namespace)
+        # a 50 ms timeout under host load would fail open and run the function twice
+        b = RedisBackend.from_url(redis_url, namespace=namespace, socket_timeout=2.0)
 
         @cached(ttl=60, backend=b)
         def slow(x: int) -> int:
@@ -326,7 +327,7 @@ def test_async_backend(redis_url: str, namespace: str, client: redis.Redis) -> N
 
     async def main() -> None:
         b = AsyncRedisBackend(
-            aredis.Redis.from_url(redis_url, socket_timeout=0.05), namespace=namespace
+            aredis.Redis.from_url(redis_url, socket_timeout=2.0), namespace=namespace
         )
         runs: list[int] = []
 
