@@ -185,7 +185,12 @@ def test_parallel_parsing_gives_the_single_process_result(
         "mariadb10.11-slow.sample.log": "mysql-slow",
         "pg15-jsonlog.sample.json": "pg-json",
     }[name]
-    assert len(plan_ranges(str(big), fmt, 3)) == 3
+    ranges = plan_ranges(str(big), fmt, 3)
+    whole = big.read_bytes()
+    assert [(start, line) for start, _, line in ranges] == [
+        (start, whole.count(b"\n", 0, start) + 1) for start, _, _ in ranges
+    ]
+    assert ranges[-1][1] == len(whole)
     one = Workload.from_logs([big])
     three = Workload.from_logs([big], jobs=3)
     assert three.calls == one.calls
