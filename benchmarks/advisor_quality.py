@@ -19,7 +19,9 @@ are the server's own lines:
 For each workload:
 
 - **offline**: ``advise`` with the DDL only, no database;
-- **validated**: ``advise --db --validate`` (HypoPG);
+- **validated**: ``advise --db --validate`` (HypoPG): 20 candidates, 10 picked by what-if;
+- **validated at the baseline's budget**: the same with ``--max-indexes`` and ``--max-size``
+  set to the baseline's index count and total size;
 - **greedy baseline**: the Dexter/AutoAdmin approach. Its candidates are every 1- and 2-column
   index on the columns of each statement's predicates (both orders). It then picks greedily by
   HypoPG workload-cost reduction, stopping below 1% gain or at 10 indexes.
@@ -408,12 +410,19 @@ def measure(name: str, url: str, ddl: str, log: pathlib.Path) -> list[str]:
         offline = advise(workload, schema=Schema.from_ddl(ddl))
         t_offline = time.perf_counter() - t
         t = time.perf_counter()
-        validated = advise(workload, schema=Schema.from_url(url))
-        validate(validated, workload, url)
+        # as `advise --db URL --validate` does: twice the candidates, the budget in the what-if
+        validated = advise(workload, schema=Schema.from_url(url), max_indexes=20)
+        validate(validated, workload, url, max_indexes=10)
         t_valid = time.perf_counter() - t
         t = time.perf_counter()
         greedy = greedy_baseline(conn, workload, Schema.from_url(url), statements)
         t_greedy = time.perf_counter() - t
+        # the baseline's own budget: as many indexes, as many bytes (--max-indexes, --max-size)
+        _, greedy_size = workload_cost(conn, statements, greedy)
+        t = time.perf_counter()
+        budgeted = advise(workload, schema=Schema.from_url(url), max_indexes=20)
+        validate(budgeted, workload, url, max_indexes=len(greedy), max_size=greedy_size)
+        t_budget = time.perf_counter() - t
         everything = candidate_pool(workload, Schema.from_url(url), 3)
         everything |= {plain(s.candidate) for s in offline.indexes if s.candidate}
         everything |= {plain(s.candidate) for s in validated.indexes if s.candidate}
@@ -427,6 +436,11 @@ def measure(name: str, url: str, ddl: str, log: pathlib.Path) -> list[str]:
                 "backendperf --validate (HypoPG)",
                 [plain(s.candidate) for s in validated.indexes if s.candidate],
                 t_valid,
+            ),
+            (
+                "backendperf --validate, the baseline's budget",
+                [plain(s.candidate) for s in budgeted.indexes if s.candidate],
+                t_budget,
             ),
             ("greedy what-if baseline (1-2 cols)", greedy, t_greedy),
             (f"lower bound: all {len(everything)} candidates at once", sorted(everything), 0.0),

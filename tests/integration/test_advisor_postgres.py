@@ -20,6 +20,8 @@ from tests.conftest import PG_URL, unavailable
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from backendperf.advisor.report import Suggestion
+
 SHOP = pathlib.Path(__file__).parents[2] / "examples" / "shop"
 LOG = SHOP / "postgresql.log"
 
@@ -259,3 +261,69 @@ def test_rare_constant_makes_a_partial_index(hypopg: str) -> None:
     assert advice.indexes[0].method == "hypopg"
     (plain,) = advise(workload(bound), schema=schema).indexes
     assert plain.where is None and plain.columns[0] == "state"
+
+
+@pytest.mark.parametrize("method", ["hypopg", "rollback"])
+def test_what_if_budgets_use_the_database_sizes(
+    method: str, request: pytest.FixtureRequest
+) -> None:
+    """--max-indexes and --max-size bind in the what-if pick, with the sizes the database
+    gives (HypoPG's estimate, or the real index inside the rolled-back transaction): the
+    pick stays within both; an index too big for what is left is narrowed to a key prefix
+    that fits, and the advice says so; what the budget left out says why."""
+    url = request.getfixturevalue("hypopg" if method == "hypopg" else "bare_database")
+    before = _indexes(url)
+    workload = Workload.from_logs([LOG])
+    schema = Schema.from_url(url)
+
+    def pick(**budget: int) -> tuple[list[Suggestion], dict[str, str]]:
+        advice = advise(workload, schema=schema, max_indexes=20)
+        validate(advice, workload, url, **budget)
+        assert advice.summary["validated"] == method
+        chosen = [s for s in advice.indexes if s.method == method]
+        return chosen, {n.normalized: n.reason for n in advice.no_suggestion}
+
+    free, _ = pick()
+    assert len(free) >= 3 and all(s.size_bytes for s in free)
+    two, reasons = pick(max_indexes=2)
+    assert len(two) == 2
+    assert any("--max-indexes 2 is reached" in r for r in reasons.values())
+    widest = max(free, key=lambda s: len(s.columns))
+    assert len(widest.columns) >= 2 and widest.size_bytes
+    budget = widest.size_bytes - 1  # the widest index alone no longer fits
+    sized, reasons = pick(max_size=budget)
+    assert sized and sum(s.size_bytes or 0 for s in sized) <= budget
+    assert widest.ddl not in {s.ddl for s in sized}
+    assert any("--max-size" in r for r in reasons.values()) or any(
+        "narrowed from" in note for s in sized for note in s.notes
+    )
+    assert _indexes(url) == before
+
+
+def test_a_narrowed_index_is_reported(hypopg: str) -> None:
+    """A two-column index that does not fit --max-size becomes its one-column prefix, which
+    still serves the equality: the suggestion says it was narrowed and why."""
+    workload = Workload().extend(
+        QueryEvent(
+            statement=f"SELECT id FROM orders WHERE user_id = {i % 50} AND status = 'paid'",
+            duration_ms=5.0,
+            dialect="postgresql",
+        )
+        for i in range(50)
+    )
+    schema = Schema.from_url(hypopg)
+    advice = advise(workload, schema=schema)
+    (full,) = advice.indexes
+    assert len(full.columns) == 2
+    validate(advice, workload, hypopg)
+    assert full.size_bytes
+    narrow = advise(workload, schema=schema)
+    validate(narrow, workload, hypopg, max_size=full.size_bytes - 1)
+    (kept,) = narrow.indexes
+    assert kept.columns == full.columns[:1]
+    assert kept.size_bytes is not None and kept.size_bytes < full.size_bytes
+    assert kept.cost_after is not None and kept.cost_before is not None
+    assert kept.cost_after < kept.cost_before
+    assert any(note.startswith("narrowed from (") for note in kept.notes)
+    assert kept.ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS ")
+    assert f"orders ({full.columns[0]})" in kept.ddl

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import sqlite3
+from typing import Any
 
 import pytest
 
@@ -365,3 +367,49 @@ def test_mysql_type_mismatch_is_unindexable() -> None:
     assert predicate == "code = 12345" and "quote the value" in reason
     quoted = extract("SELECT id FROM t WHERE code = '12345'", schema, "mysql").tables["t"]
     assert quoted.equality == ["code"] and quoted.unindexable == []
+
+
+def test_cli_budgets_and_min_share_reach_the_advisor(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-size and --min-share change what `advise` suggests (row counts from a SQLite
+    database's sqlite_stat1 size the indexes)."""
+    db = tmp_path / "shop.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total INTEGER);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+        "INSERT INTO orders SELECT i, i % 2000, i FROM n; ANALYZE;"
+    )
+    conn.close()
+    log = tmp_path / "queries.jsonl"  # our own format: 90% of the time on user_id
+    log.write_text(
+        "".join(
+            json.dumps({"statement": sql, "duration_ms": 10.0, "dialect": "sqlite"}) + "\n"
+            for sql in [f"SELECT total FROM orders WHERE user_id = {i}" for i in range(9)]
+            + ["SELECT id FROM orders WHERE total > 5"]
+        )
+    )
+    url = f"sqlite:///{db}"
+
+    def advise_json(*flags: str) -> dict[str, Any]:
+        assert main(["advise", str(log), "--db", url, "--output", "json", *flags]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    assert len(advise_json()["indexes"]) == 2
+    most = advise_json("--min-share", "50")
+    assert [i["columns"] for i in most["indexes"]] == [["user_id"]]
+    assert any("below --min-share 50%" in n["reason"] for n in most["no_suggestion"])
+    none = advise_json("--max-size", "1k")
+    assert none["indexes"] == []
+    assert any("--max-size" in n["reason"] for n in none["no_suggestion"])
+
+
+def test_sqlite_columns_without_a_type() -> None:
+    """SQLite allows `CREATE TABLE t (a, b)`: typeless columns are columns, and statements on
+    them are advised like any other."""
+    schema = Schema.from_ddl("CREATE TABLE events (id INTEGER PRIMARY KEY, kind, at);", "sqlite")
+    assert list(schema.tables["events"].columns) == ["id", "kind", "at"]
+    workload = _workload({"SELECT id FROM events WHERE kind = 'x{i}' AND at > {i}": 5})
+    (suggestion,) = advise(workload, schema=schema).indexes
+    assert suggestion.columns == ("kind", "at")

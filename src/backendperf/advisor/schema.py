@@ -117,9 +117,10 @@ class Schema:
 
     def mapping(self) -> dict[str, dict[str, str]]:
         """``{table: {column: type}}`` for sqlglot's qualifier."""
-        return {
+        return {  # sqlglot rejects a table without columns (one known only by its indexes)
             t.name: {c.name: (c.type or "text") for c in t.columns.values()}
             for t in self.tables.values()
+            if t.columns
         }
 
     # -- DDL ------------------------------------------------------------------------------
@@ -179,6 +180,8 @@ class Schema:
                         keys.append((None, [name], True))
                     elif isinstance(ckind, exp.Reference):
                         table.foreign_keys.append(((name,), _referenced(ckind)))
+            elif isinstance(item, exp.Identifier):  # SQLite: a column without a type
+                table.columns[_name(item.name)] = Column(_name(item.name), "")
             elif isinstance(item, exp.PrimaryKey):
                 primary = [_name(e.name) for e in item.expressions]
             elif isinstance(item, exp.ForeignKey):
@@ -403,7 +406,8 @@ def _from_sqlite(conn: Any) -> Schema:
     ddl = [
         sql
         for (sql,) in conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL"
+            "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"  # sqlite_stat1, sqlite_sequence
         )
     ]
     schema = Schema.from_ddl(";\n".join(ddl), "sqlite")

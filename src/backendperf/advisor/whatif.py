@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from backendperf.advisor.report import NoSuggestion
@@ -47,10 +47,15 @@ def validate(
     create_extension: bool = False,
     statement_timeout_ms: int = 5000,
     lock_timeout_ms: int = 1000,
+    max_indexes: int | None = None,
+    max_size: int | None = None,
 ) -> Advice:
     """Check ``advice``'s suggestions against the database at ``url``; keep those that pay.
 
-    - PostgreSQL: what-if costs (HypoPG, or a rolled-back ``CREATE INDEX``) and a greedy pick.
+    - PostgreSQL: what-if costs (HypoPG, or a rolled-back ``CREATE INDEX``) and a greedy pick,
+      within ``max_indexes`` and ``max_size`` (bytes, as the database sizes each index). Give
+      it more suggestions than the budget (``advise(max_indexes=...)`` higher, no
+      ``max_size``) and the budget goes where the planner says it pays most.
       ``create_extension=True`` runs ``CREATE EXTENSION IF NOT EXISTS hypopg`` when HypoPG is
       installed on the server but not in the database (the only change this function ever
       commits, and only with that consent).
@@ -81,7 +86,7 @@ def validate(
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
-            _greedy(conn, method, ns, advice, suggestions, statements)
+            _greedy(conn, method, ns, advice, suggestions, statements, (max_indexes, max_size))
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
             if method == "hypopg":
@@ -143,8 +148,12 @@ class _Coster:
                     self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
         else:
             conn.execute("SAVEPOINT bp_whatif")
-            for candidate in indexes:
-                conn.execute(_plain_ddl(candidate))
+            for i, candidate in enumerate(indexes):
+                name = f"bp_whatif_{i}"  # rolled back below with the index
+                conn.execute(_plain_ddl(candidate).replace(" INDEX ON ", f" INDEX {name} ON ", 1))
+                if candidate.ddl("postgresql") not in self.sizes:
+                    size = conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()
+                    self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
         try:
             result = {s.fingerprint: self._cost(s) for s in self.statements}
         finally:
@@ -184,10 +193,6 @@ class _Coster:
 def _slim(coster: _Coster, chosen: list[Suggestion], current: dict[str, float]) -> dict[str, float]:
     """Drop INCLUDE columns that buy less than 1% of the workload's estimated cost: a
     covering index is larger, and every write pays for it."""
-    from dataclasses import replace
-
-    from backendperf.advisor.pipeline import COVERING_REASON
-
     for suggestion in chosen:
         candidate = suggestion.candidate
         if candidate is None or not candidate.include:
@@ -196,16 +201,146 @@ def _slim(coster: _Coster, chosen: list[Suggestion], current: dict[str, float]) 
         others = [c.candidate for c in chosen if c.candidate and c is not suggestion]
         trial = coster.costs([*others, slim])
         if sum(trial.values()) <= sum(current.values()) * (1 + MIN_GAIN):
-            suggestion.candidate = slim
-            suggestion.include = ()
-            suggestion.ddl = slim.ddl("postgresql")
-            suggestion.reason = suggestion.reason.replace(f"; {COVERING_REASON}", "")
-            suggestion.notes.append(
-                f"INCLUDE ({', '.join(candidate.include)}) dropped: it saved less than "
-                f"{MIN_GAIN:.0%} of the estimated cost"
-            )
+            _narrow(suggestion, slim, f"it saved less than {MIN_GAIN:.0%} of the estimated cost")
             current = trial
     return current
+
+
+class _Picker:
+    """The greedy what-if pick within ``max_indexes`` and ``max_size`` (bytes, as the
+    database sizes each index). Under a size budget a suggestion may be taken smaller
+    (:func:`_smaller`): the smallest variant that saves within ``MIN_GAIN`` of its best one,
+    so bytes stay for other indexes. (Widening a narrowed pick again with the bytes left at
+    the end was tried: it cannot pay 1% unless the picks interact, and never did.)"""
+
+    def __init__(
+        self,
+        coster: _Coster,
+        base: dict[str, float],
+        max_indexes: int | None,
+        max_size: int | None,
+    ) -> None:
+        self.coster = coster
+        self.max_indexes = max_indexes
+        self.max_size = max_size
+        self.current = dict(base)
+        self.chosen: list[Suggestion] = []
+        self.taken: dict[int, Candidate] = {}  # id(suggestion) -> the variant in use
+        self.over: dict[int, str] = {}  # id(suggestion) -> why the budget left it out
+
+    def size(self, candidate: Candidate) -> int:
+        return self.coster.sizes.get(candidate.ddl("postgresql"), 0)
+
+    def used(self, without: Suggestion | None = None) -> int:
+        return sum(self.size(self.taken[id(s)]) for s in self.chosen if s is not without)
+
+    def costs(self, extra: Candidate, without: Suggestion | None = None) -> dict[str, float]:
+        others = [self.taken[id(s)] for s in self.chosen if s is not without]
+        return self.coster.costs([*others, extra])
+
+    def fits(self, candidate: Candidate, used: int) -> bool:
+        size = self.coster.sizes.get(candidate.ddl("postgresql"))
+        return self.max_size is None or size is None or used + size <= self.max_size
+
+    def run(self, suggestions: list[Suggestion]) -> None:
+        remaining = list(suggestions)
+        while remaining:
+            best: tuple[float, Suggestion, Candidate, dict[str, float]] | None = None
+            total = sum(self.current.values()) or 1.0
+            used = self.used()
+            gains: dict[int, float] = {}
+            for suggestion in remaining:
+                assert suggestion.candidate is not None
+                variants = [suggestion.candidate]
+                if self.max_size is not None:
+                    variants += _smaller(suggestion.candidate)
+                fits: list[tuple[float, int, Candidate, dict[str, float]]] = []
+                for variant in variants:
+                    trial = self.costs(variant)  # also sizes it
+                    if self.fits(variant, used):
+                        fits.append(
+                            (total - sum(trial.values()), self.size(variant), variant, trial)
+                        )
+                    elif self.max_size is not None:
+                        self.over.setdefault(
+                            id(suggestion),
+                            f"does not fit in what is left of --max-size "
+                            f"({(self.max_size - used) / 1e6:.0f} MB; the database sizes it "
+                            f"at {self.size(variant) / 1e6:.0f} MB)",
+                        )
+                if not fits:
+                    continue
+                self.over.pop(id(suggestion), None)
+                top = gains[id(suggestion)] = max(f[0] for f in fits)
+                gain, _, variant, trial = min(
+                    (f for f in fits if f[0] >= top - MIN_GAIN * total), key=lambda f: f[1]
+                )
+                if best is None or gain > best[0]:
+                    best = (gain, suggestion, variant, trial)
+            if best is None or best[0] / total < MIN_GAIN:
+                break
+            if self.max_indexes is not None and len(self.chosen) >= self.max_indexes:
+                for suggestion in remaining:
+                    if gains.get(id(suggestion), 0.0) / total >= MIN_GAIN:
+                        self.over[id(suggestion)] = (
+                            f"it pays, but --max-indexes {self.max_indexes} is reached"
+                        )
+                break
+            _, pick, variant, self.current = best
+            self.chosen.append(pick)
+            self.taken[id(pick)] = variant
+            remaining.remove(pick)
+        for pick in self.chosen:
+            variant = self.taken[id(pick)]
+            if variant is not pick.candidate:
+                whole = pick.candidate
+                assert whole is not None
+                _narrow(
+                    pick,
+                    variant,
+                    "the whole index does not fit in --max-size"
+                    if not self.fits(whole, self.used(without=pick))
+                    else f"under --max-size, what they add saves less than {MIN_GAIN:.0%} "
+                    "of the estimated cost",
+                )
+
+
+def _smaller(candidate: Candidate) -> list[Candidate]:
+    """What a size budget may take instead of ``candidate``: it without its INCLUDE columns,
+    then its leftmost key prefixes (a narrower index still serves the leading predicates)."""
+    out = [replace(candidate, include=())] if candidate.include else []
+    for n in range(len(candidate.columns) - 1, 0, -1):
+        columns = candidate.columns[:n]
+        out.append(
+            replace(
+                candidate,
+                columns=columns,
+                desc=candidate.desc[:n],
+                include=(),
+                pattern_ops=tuple(c for c in candidate.pattern_ops if c in columns),
+            )
+        )
+    return out
+
+
+def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
+    """Make ``suggestion`` the ``smaller`` index (fewer INCLUDE or key columns), saying why."""
+    from backendperf.advisor.pipeline import COVERING_REASON
+
+    old = suggestion.candidate
+    assert old is not None
+    suggestion.candidate = smaller
+    suggestion.columns = smaller.columns
+    suggestion.desc = smaller.desc
+    suggestion.include = smaller.include
+    suggestion.ddl = smaller.ddl("postgresql")
+    if old.include and not smaller.include:
+        suggestion.reason = suggestion.reason.replace(f"; {COVERING_REASON}", "")
+        suggestion.notes.append(f"INCLUDE ({', '.join(old.include)}) dropped: {why}")
+    if smaller.columns != old.columns:
+        suggestion.notes.append(
+            f"narrowed from ({', '.join(old.columns)}) to ({', '.join(smaller.columns)}): {why}"
+        )
 
 
 def _plain_ddl(candidate: Candidate) -> str:
@@ -221,31 +356,14 @@ def _greedy(
     advice: Advice,
     suggestions: list[Suggestion],
     statements: dict[str, _Statement],
+    budget: tuple[int | None, int | None],
 ) -> None:
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
     coster = _Coster(conn, method, ns, [statements[f] for f in relevant])
     base = coster.costs([])
-    chosen: list[Suggestion] = []
-    current = dict(base)
-    remaining = list(suggestions)
-    while remaining:
-        best: tuple[float, Suggestion, dict[str, float]] | None = None
-        total = sum(current.values()) or 1.0
-        for suggestion in remaining:
-            assert suggestion.candidate is not None
-            trial = coster.costs(
-                [*(c.candidate for c in chosen if c.candidate), suggestion.candidate]
-            )
-            gain = total - sum(trial.values())
-            if best is None or gain > best[0]:
-                best = (gain, suggestion, trial)
-        assert best is not None
-        gain, pick, trial = best
-        if gain / total < MIN_GAIN:
-            break
-        chosen.append(pick)
-        remaining.remove(pick)
-        current = trial
+    picker = _Picker(coster, base, *budget)
+    picker.run(suggestions)
+    chosen, current, over = picker.chosen, picker.current, picker.over
     current = _slim(coster, chosen, current)
     for suggestion in suggestions:
         mine = [f for f in suggestion.fingerprints if f in base]
@@ -271,8 +389,12 @@ def _greedy(
                 NoSuggestion(
                     ",".join(suggestion.fingerprints),
                     suggestion.ddl,
-                    f"what-if ({method}): the planner does not use it, or it cuts the "
-                    f"estimated cost by less than {MIN_GAIN:.0%}",
+                    f"what-if ({method}): "
+                    + over.get(
+                        id(suggestion),
+                        "the planner does not use it, or it cuts the estimated cost by "
+                        f"less than {MIN_GAIN:.0%}",
+                    ),
                 )
             )
     advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]

@@ -13,13 +13,14 @@ import concurrent.futures
 import itertools
 import os
 import re
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import TYPE_CHECKING, Final
 
 from backendperf.workload.readers import ReadStats, detect, read
 from backendperf.workload.readers.base import open_binary
 from backendperf.workload.workload import Workload
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Sequence
 
 __all__ = ["plan_ranges", "read_parallel"]
@@ -76,7 +77,7 @@ def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
     return ranges
 
 
-def _count_lines(fh: BinaryIO, size: int) -> int:
+def _count_lines(fh: io.FileIO, size: int) -> int:
     """Newlines in the next ``size`` bytes of ``fh``, read through one reused 1 MiB buffer
     (half the time of reading the range into one bytes object, and no 100 MB allocation)."""
     buf = bytearray(_CHUNK)
