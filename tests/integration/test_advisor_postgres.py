@@ -297,6 +297,12 @@ def test_what_if_budgets_use_the_database_sizes(
     assert any("--max-size" in r for r in reasons.values()) or any(
         "narrowed from" in note for s in sized for note in s.notes
     )
+    nothing = advise(workload, schema=schema, max_indexes=20)
+    assert any(k["suggested"] for k in nothing.unindexed_foreign_keys)
+    validate(nothing, workload, url, max_size=1)  # nothing fits: no index, no "suggested above"
+    assert nothing.indexes == []
+    assert nothing.unindexed_foreign_keys
+    assert not any(k["suggested"] for k in nothing.unindexed_foreign_keys)
     assert _indexes(url) == before
 
 
@@ -325,5 +331,7 @@ def test_a_narrowed_index_is_reported(hypopg: str) -> None:
     assert kept.cost_after is not None and kept.cost_before is not None
     assert kept.cost_after < kept.cost_before
     assert any(note.startswith("narrowed from (") for note in kept.notes)
+    assert full.columns[1] in full.reason  # the reason speaks of the index as it now is
+    assert full.columns[1] not in kept.reason and full.columns[0] in kept.reason
     assert kept.ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS ")
     assert f"orders ({full.columns[0]})" in kept.ddl

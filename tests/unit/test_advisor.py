@@ -413,3 +413,25 @@ def test_sqlite_columns_without_a_type() -> None:
     workload = _workload({"SELECT id FROM events WHERE kind = 'x{i}' AND at > {i}": 5})
     (suggestion,) = advise(workload, schema=schema).indexes
     assert suggestion.columns == ("kind", "at")
+
+
+def test_a_narrowed_index_keeps_only_the_reasons_that_still_hold() -> None:
+    """Narrowing an index to a key prefix (a --max-size budget) rewrites its reason: the
+    dropped columns leave the lists, and the ORDER BY and covering claims go with them."""
+    from backendperf.advisor.pipeline import COVERING_REASON, narrowed_reason
+
+    reason = (
+        "2 statement shapes (33% of the workload's time): equality on status, user_id; "
+        f"range on created_at; returns rows in ORDER BY order for the LIMIT; {COVERING_REASON}"
+    )
+    assert narrowed_reason(reason, Candidate("orders", ("user_id", "status"))) == (
+        "2 statement shapes (33% of the workload's time): equality on status, user_id"
+    )
+    assert narrowed_reason(reason, Candidate("orders", ("created_at",))) == (
+        "2 statement shapes (33% of the workload's time): range on created_at"
+    )
+    assert narrowed_reason(reason, Candidate("orders", ("x",))).endswith(
+        ": serves their access path"
+    )
+    covering = Candidate("orders", ("user_id", "status"), include=("total",))
+    assert narrowed_reason(reason, covering).endswith(f"; {COVERING_REASON}")

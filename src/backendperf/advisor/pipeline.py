@@ -16,6 +16,7 @@ Pass ``stages=`` to run your own tuple (drop a stage, add one); each takes and r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["STAGES", "Query", "State", "advise"]
 
 COVERING_REASON = "covering: the statement reads only indexed columns (index-only scan)"
+_PATTERN_OPS_REASON = "text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation"
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
 LOW_SELECTIVITY = 10
@@ -424,7 +426,6 @@ def hygiene(state: State) -> State:
         for use in q.usage.tables.values()
         for column in use.joins
     }
-    suggested = {(s.table, s.columns[0]) for s in state.advice.indexes}
     for table in state.schema.tables.values():
         for name in table.unused:
             state.advice.unused_indexes.append({"table": table.name, "index": name})
@@ -438,9 +439,9 @@ def hygiene(state: State) -> State:
                     "table": table.name,
                     "columns": list(columns),
                     "references": referenced,
-                    "suggested": (table.name, columns[0]) in suggested,
                 }
             )
+    state.advice.mark_suggested_keys()
     return state
 
 
@@ -484,13 +485,39 @@ def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
     if candidate.include:
         parts.append(COVERING_REASON)
     if candidate.pattern_ops:
-        parts.append("text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation")
+        parts.append(_PATTERN_OPS_REASON)
     served = sum(q.total_ms for q in pick.queries.values())
     n = len(pick.queries)
     head = (
         f"{n} statement shape{'s' if n != 1 else ''} "
         f"({served / state.total_ms:.0%} of the workload's time)"
     )
+    return f"{head}: {'; '.join(parts) or 'serves their access path'}"
+
+
+_LISTED = re.compile(r"(equality on|range on|join on|expression index on) (.*)")
+
+
+def narrowed_reason(reason: str, candidate: Candidate) -> str:
+    """:func:`_reason`'s text for ``candidate``, a narrower form of the index it was written
+    for (fewer key or INCLUDE columns): the columns it no longer has leave the lists, and
+    the ORDER BY and covering claims go with the columns that made them true (the sort
+    columns are the last key columns, so any narrowing of the key drops them)."""
+    head, _, tail = reason.partition(": ")
+    parts = []
+    for part in tail.split("; "):
+        listed = _LISTED.fullmatch(part)
+        if listed is not None:
+            kept = [c for c in listed[2].split(", ") if c in candidate.columns]
+            if kept:
+                parts.append(f"{listed[1]} {', '.join(kept)}")
+        elif part not in (
+            "returns rows in ORDER BY order for the LIMIT",  # only the whole key did
+            "serves their access path",
+            "" if candidate.include else COVERING_REASON,
+            _PATTERN_OPS_REASON if not candidate.pattern_ops else "",
+        ):
+            parts.append(part)
     return f"{head}: {'; '.join(parts) or 'serves their access path'}"
 
 

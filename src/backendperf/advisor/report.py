@@ -75,7 +75,8 @@ class Suggestion:
         }
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """``3.0 MB``, ``812.0 kB``, ``96 B`` (powers of 1024, as ``--max-size`` reads them)."""
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -133,6 +134,13 @@ class Advice:
     skipped: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+
+    def mark_suggested_keys(self) -> None:
+        """Flag each unindexed foreign key that a suggestion leads with (again after
+        validation dropped or narrowed suggestions)."""
+        led = {(s.table, s.columns[0]) for s in self.indexes if s.columns}
+        for key in self.unindexed_foreign_keys:
+            key["suggested"] = (key["table"], key["columns"][0]) in led
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form (``version`` 1)."""
@@ -286,7 +294,7 @@ class Advice:
                 str(s.queries_helped),
                 f"{s.share:.0%}",
                 cost,
-                _size(s.size_bytes) if s.size_bytes else "-",
+                human_size(s.size_bytes) if s.size_bytes else "-",
                 status,
             )
         console = Console(width=120, record=True, file=io.StringIO(), color_system=None)
@@ -316,7 +324,7 @@ class Advice:
             else:
                 out.append("   status: heuristic (not validated against a database)")
             if s.size_bytes:
-                out.append(f"   size: ~{_size(s.size_bytes)}")
+                out.append(f"   size: ~{human_size(s.size_bytes)}")
             for text, share in s.statements[:5]:
                 short = text if len(text) <= 100 else text[:97] + "..."
                 out.append(f"   helps ({share:.0%}): {short}")

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from backendperf.advisor.report import NoSuggestion
+from backendperf.advisor.report import NoSuggestion, human_size
 
 if TYPE_CHECKING:
     from backendperf.advisor.candidates import Candidate
@@ -65,10 +65,33 @@ def validate(
       the problem (full scans, filesort, rows examined). The advice stays ``heuristic``.
     """
     if url.startswith("sqlite"):
-        return _validate_sqlite(advice, workload, url)
-    if url.startswith(("mysql", "mariadb")):
-        return _confirm_mysql(advice, workload, url)
+        _validate_sqlite(advice, workload, url)
+    elif url.startswith(("mysql", "mariadb")):
+        _confirm_mysql(advice, workload, url)
+    else:
+        _validate_postgres(
+            advice,
+            workload,
+            url,
+            create_extension,
+            (statement_timeout_ms, lock_timeout_ms),
+            (max_indexes, max_size),
+        )
+    advice.mark_suggested_keys()
+    return advice
+
+
+def _validate_postgres(
+    advice: Advice,
+    workload: Workload,
+    url: str,
+    create_extension: bool,
+    timeouts: tuple[int, int],
+    budget: tuple[int | None, int | None],
+) -> None:
     import psycopg
+
+    statement_timeout_ms, lock_timeout_ms = timeouts
 
     # values bound when logged; else a generic plan (which NULLs cannot skew)
     statements = {
@@ -79,20 +102,19 @@ def validate(
     }
     suggestions = [s for s in advice.indexes if s.candidate is not None]
     if not suggestions:
-        return advice
+        return
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.prepare_threshold = None  # our PREPAREs only (DEALLOCATE ALL is then safe)
         method, ns = _prepare(conn, create_extension)
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
-            _greedy(conn, method, ns, advice, suggestions, statements, (max_indexes, max_size))
+            _greedy(conn, method, ns, advice, suggestions, statements, budget)
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
             if method == "hypopg":
                 conn.execute(f"SELECT {ns}hypopg_reset()")
                 conn.rollback()
-    return advice
 
 
 def _prepare(conn: Any, create_extension: bool) -> tuple[str, str]:
@@ -261,14 +283,15 @@ class _Picker:
                         fits.append(
                             (total - sum(trial.values()), self.size(variant), variant, trial)
                         )
-                    elif self.max_size is not None:
-                        self.over.setdefault(
-                            id(suggestion),
-                            f"does not fit in what is left of --max-size "
-                            f"({(self.max_size - used) / 1e6:.0f} MB; the database sizes it "
-                            f"at {self.size(variant) / 1e6:.0f} MB)",
-                        )
                 if not fits:
+                    if self.max_size is not None:  # the last round's figures are the ones told
+                        smallest = min(self.size(v) for v in variants)
+                        self.over[id(suggestion)] = (
+                            f"does not fit in what is left of --max-size "
+                            f"({human_size(max(self.max_size - used, 0))}; the database sizes "
+                            f"it at {human_size(smallest)}"
+                            + (", at its narrowest)" if len(variants) > 1 else ")")
+                        )
                     continue
                 self.over.pop(id(suggestion), None)
                 top = gains[id(suggestion)] = max(f[0] for f in fits)
@@ -325,7 +348,7 @@ def _smaller(candidate: Candidate) -> list[Candidate]:
 
 def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     """Make ``suggestion`` the ``smaller`` index (fewer INCLUDE or key columns), saying why."""
-    from backendperf.advisor.pipeline import COVERING_REASON
+    from backendperf.advisor.pipeline import narrowed_reason
 
     old = suggestion.candidate
     assert old is not None
@@ -334,13 +357,15 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     suggestion.desc = smaller.desc
     suggestion.include = smaller.include
     suggestion.ddl = smaller.ddl("postgresql")
-    if old.include and not smaller.include:
-        suggestion.reason = suggestion.reason.replace(f"; {COVERING_REASON}", "")
-        suggestion.notes.append(f"INCLUDE ({', '.join(old.include)}) dropped: {why}")
+    suggestion.reason = narrowed_reason(suggestion.reason, smaller)
+    dropped = []
     if smaller.columns != old.columns:
-        suggestion.notes.append(
-            f"narrowed from ({', '.join(old.columns)}) to ({', '.join(smaller.columns)}): {why}"
+        dropped.append(
+            f"narrowed from ({', '.join(old.columns)}) to ({', '.join(smaller.columns)})"
         )
+    if old.include and not smaller.include:
+        dropped.append(f"INCLUDE ({', '.join(old.include)}) dropped")
+    suggestion.notes.append(f"{' and '.join(dropped)}: {why}")
 
 
 def _plain_ddl(candidate: Candidate) -> str:
