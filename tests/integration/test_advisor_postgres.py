@@ -335,3 +335,34 @@ def test_a_narrowed_index_is_reported(hypopg: str) -> None:
     assert full.columns[1] not in kept.reason and full.columns[0] in kept.reason
     assert kept.ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS ")
     assert f"orders ({full.columns[0]})" in kept.ddl
+
+
+def test_what_if_costs_match_a_fresh_explain(hypopg: str) -> None:
+    """Validation re-costs only the statements on the table a trial index is on, and reuses
+    the rest: each kept suggestion's cost after must equal a fresh EXPLAIN of its statements
+    with all the kept indexes in place (so no reused cost was stale)."""
+    import psycopg
+
+    workload = Workload.from_logs([LOG])
+    advice = advise(workload, schema=Schema.from_url(hypopg), max_indexes=20)
+    validate(advice, workload, hypopg, max_indexes=6)
+    kept = [s for s in advice.indexes if s.method == "hypopg"]
+    assert len(kept) >= 3
+    assert {"orders", "order_items"} <= {s.table for s in kept}
+    samples = {s.fingerprint: (s.samples[0].bound(), s.count) for s in workload.stats.values()}
+    with psycopg.connect(hypopg) as conn:
+        ns = conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+            "ON n.oid = e.extnamespace WHERE extname = 'hypopg'"
+        ).fetchone()[0]
+        for s in kept:
+            ddl = s.ddl.replace(" CONCURRENTLY IF NOT EXISTS", "").rstrip(";")
+            conn.execute(f"SELECT * FROM {ns}.hypopg_create_index(%s)", (ddl,))
+        for s in kept:
+            fresh = 0.0
+            for fingerprint in s.fingerprints:
+                sql, calls = samples[fingerprint]
+                plan = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0]
+                fresh += plan[0]["Plan"]["Total Cost"] * calls
+            assert s.cost_after == pytest.approx(fresh, abs=0.02), s.ddl
+        conn.execute(f"SELECT {ns}.hypopg_reset()")

@@ -435,3 +435,20 @@ def test_a_narrowed_index_keeps_only_the_reasons_that_still_hold() -> None:
     )
     covering = Candidate("orders", ("user_id", "status"), include=("total",))
     assert narrowed_reason(reason, covering).endswith(f"; {COVERING_REASON}")
+
+
+def test_what_if_costs_only_statements_an_index_can_change() -> None:
+    """An index changes only the plans of statements on its table: what-if validation
+    re-costs those alone. A name that is not a real table (a view, a function) or SQL that
+    does not parse means "any index may matter"; CTE names are not tables."""
+    from backendperf.advisor.whatif import _tables_of
+
+    real = {"orders", "users"}
+    join = "SELECT u.name FROM orders o JOIN Users u ON u.id = o.user_id WHERE o.total > 5"
+    assert _tables_of(join, real) == {"orders", "users"}
+    cte = "WITH recent AS (SELECT * FROM orders) SELECT * FROM recent WHERE user_id = 1"
+    assert _tables_of(cte, real) == {"orders"}
+    assert _tables_of("UPDATE public.orders SET total = 1 WHERE id = $1", real) == {"orders"}
+    assert _tables_of("SELECT * FROM order_totals WHERE user_id = 1", real) is None  # a view
+    assert _tables_of("SELECT * FROM generate_series(1, 3)", real) is None
+    assert _tables_of("SELEC nonsense ((", real) is None

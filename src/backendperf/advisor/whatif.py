@@ -37,6 +37,31 @@ class _Statement:
     calls: int
     generic: int = 0
     """Parameters ``$1..$n`` without logged values: costed with a generic plan."""
+    tables: frozenset[str] | None = None
+    """The tables it reads or writes (bare, lower case); ``None``: not known for sure (a
+    view, a function, a statement sqlglot cannot parse), so every index may change its plan."""
+
+
+def _tables_of(sql: str, real: set[str]) -> frozenset[str] | None:
+    """The ``real`` tables ``sql`` names, or ``None`` when it names anything else (a view
+    or a set-returning function hides the tables an index would serve)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="postgres")
+    except Exception:  # sqlglot's errors, or a recursion limit: assume every table
+        return None
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    names = set()
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if name in ctes and not table.db:
+            continue
+        if name not in real:
+            return None
+        names.add(name)
+    return frozenset(names)
 
 
 def validate(
@@ -106,6 +131,14 @@ def _validate_postgres(
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.prepare_threshold = None  # our PREPAREs only (DEALLOCATE ALL is then safe)
         method, ns = _prepare(conn, create_extension)
+        real = {  # tables an index can be built on (views and functions are not)
+            str(name).lower()
+            for (name,) in conn.execute(
+                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'm', 'f')"
+            )
+        }
+        for statement in statements.values():
+            statement.tables = _tables_of(statement.sql, real)
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
@@ -145,15 +178,41 @@ class _Coster:
         self.ns = ns
         self.statements = statements
         self.cache: dict[frozenset[str], dict[str, float]] = {}
+        # (fingerprint, the DDL of the indexes on its tables) -> cost: an index on another
+        # table cannot change a plan, so most trials re-use most statements' costs
+        self.each: dict[tuple[str, frozenset[str]], float] = {}
         self.sizes: dict[str, int] = {}
         self.failed: dict[str, str] = {}
         self.generic: set[str] = set()
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
-        key = frozenset(c.ddl("postgresql") for c in indexes)
+        ddl = [
+            (c.ddl("postgresql"), c.table.rsplit(".", 1)[-1].strip('"').lower()) for c in indexes
+        ]
+        key = frozenset(d for d, _ in ddl)
         found = self.cache.get(key)
         if found is not None:
             return found
+        keys = {
+            s.fingerprint: frozenset(d for d, table in ddl if s.tables is None or table in s.tables)
+            for s in self.statements
+        }
+        todo = [s for s in self.statements if (s.fingerprint, keys[s.fingerprint]) not in self.each]
+        if todo or any(d not in self.sizes for d, _ in ddl):
+            self._explain(indexes, todo, keys)
+        result = {
+            s.fingerprint: self.each[s.fingerprint, keys[s.fingerprint]] for s in self.statements
+        }
+        self.cache[key] = result
+        return result
+
+    def _explain(
+        self,
+        indexes: list[Candidate],
+        todo: list[_Statement],
+        keys: dict[str, frozenset[str]],
+    ) -> None:
+        """Create ``indexes`` (hypothetical, or real in a savepoint) and cost ``todo``."""
         conn = self.conn
         if self.method == "hypopg":
             ns = self.ns
@@ -177,12 +236,13 @@ class _Coster:
                     size = conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()
                     self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
         try:
-            result = {s.fingerprint: self._cost(s) for s in self.statements}
+            for statement in todo:
+                self.each[statement.fingerprint, keys[statement.fingerprint]] = self._cost(
+                    statement
+                )
         finally:
             if self.method != "hypopg":
                 conn.execute("ROLLBACK TO SAVEPOINT bp_whatif")
-        self.cache[key] = result
-        return result
 
     def _cost(self, statement: _Statement) -> float:
         if statement.fingerprint in self.failed:
