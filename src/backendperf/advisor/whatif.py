@@ -137,8 +137,9 @@ def _validate_postgres(
                 "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'm', 'f')"
             )
         }
-        for statement in statements.values():
-            statement.tables = _tables_of(statement.sql, real)
+        for fingerprint in {f for s in suggestions for f in s.fingerprints}:
+            if fingerprint in statements:  # parsed again only for what will be costed
+                statements[fingerprint].tables = _tables_of(statements[fingerprint].sql, real)
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
