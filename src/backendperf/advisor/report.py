@@ -138,7 +138,7 @@ class Advice:
     def mark_suggested_keys(self) -> None:
         """Flag each unindexed foreign key that a suggestion leads with (again after
         validation dropped or narrowed suggestions)."""
-        led = {(s.table, s.columns[0]) for s in self.indexes if s.columns}
+        led = {(s.table, s.columns[0]) for s in self.indexes}
         for key in self.unindexed_foreign_keys:
             key["suggested"] = (key["table"], key["columns"][0]) in led
 

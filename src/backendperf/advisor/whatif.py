@@ -199,8 +199,20 @@ class _Coster:
             for s in self.statements
         }
         todo = [s for s in self.statements if (s.fingerprint, keys[s.fingerprint]) not in self.each]
-        if todo or any(d not in self.sizes for d, _ in ddl):
-            self._explain(indexes, todo, keys)
+        # build only what can change those plans, or has no size yet (a rolled-back CREATE
+        # INDEX is a real build: indexes on other tables would be built for nothing)
+        tables = (
+            None
+            if any(s.tables is None for s in todo)
+            else {t for s in todo for t in s.tables or ()}
+        )
+        build = [
+            c
+            for c, (d, table) in zip(indexes, ddl, strict=True)
+            if d not in self.sizes or (todo and (tables is None or table in tables))
+        ]
+        if build or todo:
+            self._explain(build, todo, keys)
         result = {
             s.fingerprint: self.each[s.fingerprint, keys[s.fingerprint]] for s in self.statements
         }
@@ -497,7 +509,7 @@ def _samples(workload: Workload) -> dict[str, tuple[str, int]]:
     }
 
 
-def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> Advice:
+def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> None:
     import sqlite3
 
     from sqlalchemy.engine import make_url
@@ -549,7 +561,6 @@ def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> Advice:
         conn.close()
     advice.indexes = kept
     advice.summary["validated"] = "sqlite-plan"
-    return advice
 
 
 def _sqlite_plan(conn: Any, sql: str) -> str:
@@ -561,7 +572,7 @@ def _sqlite_plan(conn: Any, sql: str) -> str:
     return "; ".join(str(row[-1]) for row in rows)
 
 
-def _confirm_mysql(advice: Advice, workload: Workload, url: str) -> Advice:
+def _confirm_mysql(advice: Advice, workload: Workload, url: str) -> None:
     import pymysql
     from sqlalchemy.engine import make_url
 
@@ -606,4 +617,3 @@ def _confirm_mysql(advice: Advice, workload: Workload, url: str) -> Advice:
     finally:
         conn.close()
     advice.summary["validated"] = "mysql-explain (heuristic)"
-    return advice
