@@ -366,3 +366,55 @@ def test_what_if_costs_match_a_fresh_explain(hypopg: str) -> None:
                 fresh += plan[0]["Plan"]["Total Cost"] * calls
             assert s.cost_after == pytest.approx(fresh, abs=0.02), s.ddl
         conn.execute(f"SELECT {ns}.hypopg_reset()")
+
+
+def test_what_if_widens_an_index_to_cover_what_pays(hypopg: str) -> None:
+    """An aggregate reads four columns beyond the key: more than the offline advice puts in
+    an INCLUDE list. On a vacuumed table, what-if costs the covering variant, takes it
+    because the index-only scan pays, and says so. Before VACUUM (an empty visibility map)
+    validation warns that covering indexes are undervalued."""
+    import psycopg
+
+    from backendperf.advisor.candidates import MAX_INCLUDE
+    from backendperf.advisor.pipeline import COVERING_REASON
+
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE events (id int PRIMARY KEY, at timestamptz NOT NULL, kind text NOT NULL,"
+            " amount int NOT NULL, score int NOT NULL, flag bool NOT NULL, payload text NOT NULL)"
+            " WITH (autovacuum_enabled = false);"
+            "INSERT INTO events SELECT i,"  # `at` out of heap order: heap visits cost
+            " timestamptz '2026-01-01' + ((i * 7919 % 200000) || ' seconds')::interval,"
+            " 'k' || (i % 7), i % 100, i % 13, i % 2 = 0, repeat('x', 200)"
+            " FROM generate_series(1, 200000) i;"
+            "ANALYZE events"
+        )
+    aggregate = (
+        "SELECT kind, sum(amount), max(score), count(*) FILTER (WHERE flag) FROM events "
+        "WHERE at >= '2026-01-01 12:00' AND at < '2026-01-01 17:00' GROUP BY kind"
+    )
+    workload = Workload().extend(
+        QueryEvent(statement=aggregate, duration_ms=50.0, dialect="postgresql") for _ in range(20)
+    )
+
+    def validated() -> tuple[Suggestion, list[str]]:
+        advice = advise(workload, schema=Schema.from_url(hypopg))
+        (offline,) = advice.indexes
+        assert (offline.columns, offline.include) == (("at",), ())  # 4 > MAX_INCLUDE
+        validate(advice, workload, hypopg)
+        (suggestion,) = advice.indexes
+        return suggestion, advice.warnings
+
+    assert MAX_INCLUDE < 4
+    _, warnings = validated()
+    assert any(w.startswith("events: 0% of its pages are all-visible") for w in warnings)
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE events")
+    suggestion, warnings = validated()
+    assert not any(w.startswith("events:") for w in warnings)
+    assert suggestion.method == "hypopg"
+    covering = ("amount", "flag", "kind", "score")
+    assert (suggestion.columns, suggestion.include) == (("at",), covering)
+    assert f"INCLUDE ({', '.join(covering)})" in suggestion.ddl
+    assert any(n.startswith(f"INCLUDE ({', '.join(covering)}) added") for n in suggestion.notes)
+    assert suggestion.reason.endswith(COVERING_REASON)

@@ -452,3 +452,64 @@ def test_what_if_costs_only_statements_an_index_can_change() -> None:
     assert _tables_of("SELECT * FROM order_totals WHERE user_id = 1", real) is None  # a view
     assert _tables_of("SELECT * FROM generate_series(1, 3)", real) is None
     assert _tables_of("SELEC nonsense ((", real) is None
+
+
+def test_covering_variants_what_if_tries() -> None:
+    """Each statement's own INCLUDE list (what it reads beyond the key) and one for all of
+    them, smallest first; none over MAX_COVER columns, none for an expression index, and
+    not the index's own list again."""
+    from backendperf.advisor.candidates import MAX_COVER
+    from backendperf.advisor.whatif import _wider
+
+    index = Candidate("orders", ("created_at",), include=("id",))
+    covers = {
+        "a": ("created_at", "status", "total"),
+        "b": ("created_at", "id"),
+        "c": ("created_at", "user_id"),
+    }
+    assert [v.include for v in _wider(index, covers)] == [
+        ("user_id",),
+        ("status", "total"),
+        ("id", "status", "total", "user_id"),
+    ]
+    assert all(v.columns == index.columns for v in _wider(index, covers))
+    wide = {"a": ("created_at", *(f"c{i}" for i in range(MAX_COVER + 1)))}
+    assert _wider(index, wide) == []
+    assert _wider(Candidate("users", ("lower(email)",)), {"a": ("lower(email)", "id")}) == []
+    assert _wider(index, {}) == []
+
+
+def test_offline_include_covers_the_heaviest_statements() -> None:
+    """Statements that share a key but read different columns: the offline INCLUDE list
+    takes what the heaviest read, as long as it stays within MAX_INCLUDE columns; a
+    `SELECT *` (no index covers it) does not prevent it, and a statement under a tenth of
+    the index's time does not widen it. What-if validation later gets every statement's
+    list to try."""
+    from backendperf.advisor.candidates import MAX_INCLUDE
+    from backendperf.advisor.pipeline import COVERING_REASON
+
+    schema = Schema.from_ddl(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int, status text, total numeric, "
+        "created_at timestamp, note text, extra text)",
+        dialect="postgresql",
+    )
+    shapes = {
+        "SELECT status, sum(total) FROM orders WHERE created_at > $1 GROUP BY status": 50.0,
+        "SELECT * FROM orders WHERE created_at > $1": 40.0,
+        "SELECT user_id FROM orders WHERE created_at > $1": 30.0,
+        "SELECT id, user_id, note FROM orders WHERE created_at > $1": 20.0,
+        "SELECT extra FROM orders WHERE created_at > $1": 1.0,
+    }
+    workload = Workload().extend(
+        QueryEvent(statement=sql, duration_ms=ms, params=("2026-01-01",), dialect="postgresql")
+        for sql, ms in shapes.items()
+        for _ in range(10)
+    )
+    (index,) = advise(workload, schema=schema).indexes
+    assert index.columns == ("created_at",)
+    assert index.include == ("status", "total", "user_id")  # id, note would make 5
+    assert len(index.include) <= MAX_INCLUDE
+    assert index.reason.endswith(COVERING_REASON)
+    needs = sorted(index.covers.values())
+    assert ("created_at", "extra") in needs  # what-if may still try it
+    assert len(needs) == 4  # every statement but `SELECT *`

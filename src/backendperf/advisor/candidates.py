@@ -33,7 +33,9 @@ PARTIAL_MAX_SHARE = 0.2
 """A constant predicate selecting at most this share of the rows makes a partial index."""
 PARTIAL_MAX_DISTINCT = 20
 MAX_INCLUDE = 3
-"""A covering index carries at most this many extra columns."""
+"""Offline, a covering index carries at most this many extra columns."""
+MAX_COVER = 5
+"""What-if validation tries covering variants of up to this many INCLUDE columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +179,9 @@ def candidates(
             if c in keys and table is not None and _is_text(table, c) and dialect == "postgresql"
         )
         include: tuple[str, ...] = ()
-        reads_all = use.selected is None or (
-            table is not None and bool(table.columns) and use.selected >= set(table.columns)
-        )
-        if dialect == "postgresql" and use.selected is not None and not reads_all:
-            extra = sorted(use.selected - set(keys) - ({where.split()[0]} if where else set()))
+        need = reads(use, table, where) if dialect == "postgresql" else None
+        if need is not None:
+            extra = sorted(need - set(keys))
             if 0 < len(extra) <= MAX_INCLUDE:
                 include = tuple(extra)
         if not any(desc):
@@ -202,6 +202,17 @@ def candidates(
             probe.append(range_column)
         out.append(Candidate(use.table, tuple(probe)))
     return out
+
+
+def reads(use: TableUsage, table: Table | None, where: str | None) -> frozenset[str] | None:
+    """The columns of ``use.table`` the statement reads, but the one a partial index's
+    ``where`` already implies: an index holding them all serves it with an index-only scan.
+    ``None`` when it reads every column (``SELECT *``): no index can cover it."""
+    if use.selected is None or (
+        table is not None and bool(table.columns) and use.selected >= set(table.columns)
+    ):
+        return None
+    return frozenset(use.selected - ({where.split()[0]} if where else set()))
 
 
 def _constant_share(table: Table | None, column: str, predicate: str) -> float | None:

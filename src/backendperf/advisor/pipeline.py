@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backendperf.advisor.candidates import Candidate, candidates
+from backendperf.advisor.candidates import MAX_COVER, MAX_INCLUDE, Candidate, candidates, reads
 from backendperf.advisor.report import Advice, NoSuggestion, Redundant, Suggestion, Unindexable
 from backendperf.advisor.usage import StatementUsage, extract
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "Query", "State", "advise"]
 
-COVERING_REASON = "covering: the statement reads only indexed columns (index-only scan)"
+COVERING_REASON = "covering: INCLUDE holds the other columns read (index-only scan)"
 _PATTERN_OPS_REASON = "text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation"
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
@@ -60,8 +60,9 @@ class Pick:
 
     candidate: Candidate
     queries: dict[str, Query] = field(default_factory=dict)
-    includes: set[str] = field(default_factory=set)
-    covering: bool = True
+    covers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """fingerprint -> the columns that statement reads from the table, for the statements
+    an index could serve with an index-only scan (what INCLUDE may add)."""
     score: float = 0.0
     size: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -136,10 +137,13 @@ def generate(state: State) -> State:
                 if pick is None:
                     pick = state.picks[candidate.key] = Pick(candidate)
                 pick.queries[query.fingerprint] = query
-                if candidate.include:
-                    pick.includes.update(candidate.include)
-                else:
-                    pick.covering = False
+                need = None if state.dialect != "postgresql" else reads(use, table, candidate.where)
+                if (
+                    need is not None
+                    and len(need - set(candidate.columns)) <= MAX_COVER
+                    and not any("(" in c for c in candidate.columns)
+                ):
+                    pick.covers[query.fingerprint] = tuple(sorted(need))
         if not found and usage.kind in ("select", "update", "delete"):
             reason = (
                 "only unindexable predicates"
@@ -213,14 +217,12 @@ def merge(state: State) -> State:
     if state.max_indexes is not None and len(kept) > state.max_indexes:
         # only under budget pressure: the second fold trades precision for coverage
         kept.sort(key=lambda p: -sum(q.total_ms for q in p.queries.values()))
-        kept = _fold(kept, same_key, covering=False)
+        kept = _fold(kept, same_key)
     state.picks = {p.candidate.key: p for p in kept}
     return state
 
 
-def _fold(
-    picks: list[Pick], serves: Callable[[Candidate, Candidate], bool], *, covering: bool = True
-) -> list[Pick]:
+def _fold(picks: list[Pick], serves: Callable[[Candidate, Candidate], bool]) -> list[Pick]:
     """Fold each pick into an earlier one on the same table and predicate that ``serves`` it."""
     kept: list[Pick] = []
     for pick in picks:
@@ -239,9 +241,7 @@ def _fold(
             kept.append(pick)
             continue
         host.queries.update(pick.queries)
-        # an INCLUDE list chosen for other statements does not cover these ones
-        host.covering = covering and host.covering and pick.covering
-        host.includes |= pick.includes
+        host.covers.update(pick.covers)  # what they read, whatever key serves them
     return kept
 
 
@@ -318,9 +318,7 @@ def select(state: State) -> State:
         )
     for pick in ranked:
         candidate = pick.candidate
-        include = tuple(sorted(pick.includes)) if pick.covering else ()
-        if len(include) > 3:
-            include = ()
+        include = _include(pick)
         final = Candidate(
             candidate.table,
             candidate.columns,
@@ -350,6 +348,7 @@ def select(state: State) -> State:
                     else []
                 ),
                 candidate=final,
+                covers=dict(pick.covers),
                 size_bytes=pick.size,
                 statements=sorted(
                     ((q.normalized, q.total_ms / state.total_ms) for q in pick.queries.values()),
@@ -358,6 +357,23 @@ def select(state: State) -> State:
             )
         )
     return state
+
+
+def _include(pick: Pick) -> tuple[str, ...]:
+    """The offline INCLUDE list: what the statements it serves read beyond the key, the
+    heaviest first, as long as the list stays within ``MAX_INCLUDE`` columns. A statement
+    under a tenth of the index's time does not widen it (what-if validation tries every
+    statement's list, and the planner decides)."""
+    keys = set(pick.candidate.columns)
+    served = sum(q.total_ms for q in pick.queries.values()) or 1.0
+    chosen: set[str] = set()
+    for fingerprint in sorted(pick.covers, key=lambda f: (-pick.queries[f].total_ms, f)):
+        extra = set(pick.covers[fingerprint]) - keys
+        if pick.queries[fingerprint].total_ms < 0.1 * served:
+            break
+        if len(chosen | extra) <= MAX_INCLUDE:
+            chosen |= extra
+    return tuple(sorted(chosen))
 
 
 _WIDTHS = (
@@ -499,10 +515,11 @@ _LISTED = re.compile(r"(equality on|range on|join on|expression index on) (.*)")
 
 
 def narrowed_reason(reason: str, candidate: Candidate) -> str:
-    """:func:`_reason`'s text for ``candidate``, a narrower form of the index it was written
-    for (fewer key or INCLUDE columns): the columns it no longer has leave the lists, and
-    the ORDER BY and covering claims go with the columns that made them true (the sort
-    columns are the last key columns, so any narrowing of the key drops them)."""
+    """:func:`_reason`'s text for ``candidate``, a variant of the index it was written for
+    (fewer key columns, other INCLUDE columns): the columns it no longer has leave the lists,
+    and the ORDER BY and covering claims go with the columns that made them true (the sort
+    columns are the last key columns, so any narrowing of the key drops them); INCLUDE
+    columns added make it covering."""
     head, _, tail = reason.partition(": ")
     parts = []
     for part in tail.split("; "):
@@ -518,6 +535,8 @@ def narrowed_reason(reason: str, candidate: Candidate) -> str:
             _PATTERN_OPS_REASON if not candidate.pattern_ops else "",
         ):
             parts.append(part)
+    if candidate.include and COVERING_REASON not in parts:  # widened by what-if
+        parts.append(COVERING_REASON)
     return f"{head}: {'; '.join(parts) or 'serves their access path'}"
 
 

@@ -41,6 +41,9 @@ class Suggestion:
     cost_after: float | None = None
     size_bytes: int | None = None
     candidate: Candidate | None = None
+    covers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """fingerprint -> the columns that statement needs from the index for an index-only
+    scan (what-if validation tries the INCLUDE lists they make)."""
     known: bool = False
     """In the ``--baseline`` file already (accepted or deferred before)."""
     statements: list[tuple[str, float]] = field(default_factory=list)
