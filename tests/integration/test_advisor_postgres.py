@@ -418,3 +418,40 @@ def test_what_if_widens_an_index_to_cover_what_pays(hypopg: str) -> None:
     assert f"INCLUDE ({', '.join(covering)})" in suggestion.ddl
     assert any(n.startswith(f"INCLUDE ({', '.join(covering)}) added") for n in suggestion.notes)
     assert suggestion.reason.endswith(COVERING_REASON)
+
+
+def test_text_pattern_ops_follow_the_live_collation(hypopg: str) -> None:
+    """The live schema knows each column's collation (its own, or the database's): a
+    `COLLATE "C"` column serves `LIKE 'x%'` with a plain index, which what-if proves; a
+    column under the database's linguistic default (C.UTF-8 here, which PostgreSQL 15 does
+    not treat as C) gets text_pattern_ops, which what-if proves too."""
+    import psycopg
+
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        default = conn.execute(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        ).fetchone()[0]
+        conn.execute(
+            'CREATE TABLE parts (id int PRIMARY KEY, sku text COLLATE "C" NOT NULL, '
+            "label text NOT NULL);"
+            "INSERT INTO parts SELECT i, md5(i::text), md5((i * 7)::text) "
+            "FROM generate_series(1, 50000) i;"
+            "ANALYZE parts"
+        )
+    if default in ("C", "POSIX"):
+        pytest.skip(f"the test database sorts by bytes ({default}): nothing to tell apart")
+    schema = Schema.from_url(hypopg)
+    columns = schema.tables["parts"].columns
+    assert (columns["sku"].collation, columns["label"].collation) == ("C", default)
+    workload = Workload().extend(
+        QueryEvent(statement=sql, duration_ms=20.0, dialect="postgresql")
+        for sql in ["SELECT id FROM parts WHERE sku LIKE 'abc%'"] * 10
+        + ["SELECT id FROM parts WHERE label LIKE 'abc%'"] * 10
+    )
+    advice = advise(workload, schema=schema)
+    validate(advice, workload, hypopg)
+    by_column = {s.columns: s for s in advice.indexes}
+    assert set(by_column) == {("sku",), ("label",)}
+    assert "text_pattern_ops" not in by_column["sku",].ddl
+    assert "label text_pattern_ops" in by_column["label",].ddl
+    assert all(s.method == "hypopg" for s in advice.indexes)  # both pay: the planner uses them

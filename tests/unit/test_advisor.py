@@ -513,3 +513,20 @@ def test_offline_include_covers_the_heaviest_statements() -> None:
     needs = sorted(index.covers.values())
     assert ("created_at", "extra") in needs  # what-if may still try it
     assert len(needs) == 4  # every statement but `SELECT *`
+
+
+def test_text_pattern_ops_only_where_the_collation_needs_it() -> None:
+    """`LIKE 'x%'` on a text column gets `text_pattern_ops`, unless the column sorts by bytes
+    (`COLLATE "C"` or `"POSIX"`): there a plain B-tree serves the prefix and ORDER BY too."""
+    schema = Schema.from_ddl(
+        'CREATE TABLE products (id int PRIMARY KEY, sku text COLLATE "C", '
+        'code varchar(20) COLLATE pg_catalog."POSIX", name text)'
+    )
+    assert schema.tables["products"].columns["sku"].bytewise
+    assert schema.tables["products"].columns["code"].bytewise
+    assert not schema.tables["products"].columns["name"].bytewise
+    for column, needed in (("sku", False), ("code", False), ("name", True)):
+        use = extract(f"SELECT id FROM products WHERE {column} LIKE 'AB%'", schema).tables
+        (candidate,) = candidates(use["products"], schema.tables["products"], "postgresql")
+        assert candidate.columns == (column,)
+        assert candidate.pattern_ops == ((column,) if needed else ()), column

@@ -176,7 +176,7 @@ def candidates(
         pattern = tuple(
             c
             for c in use.like_prefix
-            if c in keys and table is not None and _is_text(table, c) and dialect == "postgresql"
+            if c in keys and table is not None and _needs_pattern_ops(table, c, dialect)
         )
         include: tuple[str, ...] = ()
         need = reads(use, table, where) if dialect == "postgresql" else None
@@ -230,6 +230,13 @@ def _constant_share(table: Table | None, column: str, predicate: str) -> float |
     return 1.0 - sum(col.common.values())  # a rarer value than all the common ones
 
 
-def _is_text(table: Table, column: str) -> bool:
+def _needs_pattern_ops(table: Table, column: str, dialect: str) -> bool:
+    """``LIKE 'x%'`` on a PostgreSQL text column needs ``text_pattern_ops`` unless the
+    column is known to sort bytewise (``COLLATE "C"``, or a ``C`` database)."""
     col = table.column(column)
-    return bool(col is not None and _TEXT_TYPES.match(col.type or ""))
+    return (
+        dialect == "postgresql"
+        and col is not None
+        and bool(_TEXT_TYPES.match(col.type or ""))
+        and not col.bytewise
+    )

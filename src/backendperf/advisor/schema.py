@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlglot
 from sqlglot import exp
@@ -41,6 +41,9 @@ def sqlglot_dialect(dialect: str) -> str:
     return _SQLGLOT_DIALECT.get(dialect, dialect)
 
 
+_BYTEWISE: Final = frozenset({"C", "POSIX"})
+
+
 @dataclass(slots=True)
 class Column:
     name: str
@@ -50,6 +53,15 @@ class Column:
     null_frac: float | None = None
     common: dict[str, float] = field(default_factory=dict)
     """Most common values (as text) and their frequencies (pg_stats)."""
+    collation: str | None = None
+    """The collation (``COLLATE`` in the DDL, or the one the database applies), when known."""
+
+    @property
+    def bytewise(self) -> bool:
+        """Whether it is known to sort by bytes (``C``, ``POSIX``): then a plain B-tree
+        serves ``LIKE 'x%'``, which under any other collation needs ``text_pattern_ops``
+        (PostgreSQL 15 treats even ``C.UTF-8`` as linguistic here)."""
+        return self.collation in _BYTEWISE
 
     def distinct(self, rows: float | None) -> float | None:
         """The number of distinct values, when known."""
@@ -171,10 +183,14 @@ class Schema:
             if isinstance(item, exp.ColumnDef):
                 name = _name(item.name)
                 kind = item.args.get("kind")
-                table.columns[name] = Column(name, kind.sql(read) if kind is not None else "")
+                column = table.columns[name] = Column(
+                    name, kind.sql(read) if kind is not None else ""
+                )
                 for constraint in item.args.get("constraints") or []:
                     ckind = constraint.args.get("kind")
-                    if isinstance(ckind, exp.PrimaryKeyColumnConstraint):
+                    if isinstance(ckind, exp.CollateColumnConstraint):  # COLLATE "C"
+                        column.collation = ckind.this.name if ckind.this is not None else None
+                    elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
                         primary = [name]
                     elif isinstance(ckind, exp.UniqueColumnConstraint):
                         keys.append((None, [name], True))
@@ -306,6 +322,26 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
     for table_name, column, data_type in columns:
         if table_name in schema.tables:
             schema.tables[table_name].columns[column] = Column(column, data_type)
+    # the collation each text column sorts by: its own, or the database's for "default"
+    # (an ICU default has no byte order; pg_database has datlocprovider from PostgreSQL 15,
+    # read through to_jsonb so that older servers give NULL: libc)
+    collations = conn.execute(
+        sa.text(
+            "SELECT c.relname, a.attname, CASE WHEN co.collname <> 'default' THEN "
+            "coalesce(co.collcollate, co.collname) "
+            "WHEN coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' THEN d.datcollate END "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_collation co ON co.oid = a.attcollation "
+            "JOIN pg_database d ON d.datname = current_database() "
+            "WHERE n.nspname = :s AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"s": namespace},
+    )
+    for table_name, column, collation in collations:
+        table = schema.tables.get(table_name)
+        if table is not None and column in table.columns:
+            table.columns[column].collation = collation
     stats = conn.execute(
         sa.text(
             "SELECT tablename, attname, n_distinct, null_frac, "
