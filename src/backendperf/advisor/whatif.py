@@ -158,10 +158,10 @@ VISIBLE_MIN = 0.5
 
 
 def _visibility(conn: Any, suggestions: list[Suggestion]) -> list[str]:
-    """A warning per table whose visibility map is mostly unset (loaded or rewritten, and not
-    vacuumed since): the planner then costs an index-only scan like an index scan that
-    visits the heap, so what-if plans undervalue covering (INCLUDE) indexes until
-    (auto)vacuum has run."""
+    """One warning naming the tables whose visibility map is mostly unset (loaded or
+    rewritten, and not vacuumed since): the planner then costs an index-only scan like an
+    index scan that visits the heap, so what-if plans undervalue covering (INCLUDE) indexes
+    until (auto)vacuum has run."""
     names = sorted(
         {
             s.table.rsplit(".", 1)[-1].strip('"')
@@ -173,19 +173,22 @@ def _visibility(conn: Any, suggestions: list[Suggestion]) -> list[str]:
         return []
     rows = conn.execute(
         "SELECT relname, relpages, relallvisible FROM pg_class "
-        "WHERE relkind IN ('r', 'm') AND relname = ANY(%s)",
+        "WHERE relkind IN ('r', 'm') AND relname = ANY(%s) AND pg_table_is_visible(oid) "
+        "ORDER BY relname",
         (names,),
     ).fetchall()
-    out = []
-    for name, pages, visible in rows:
-        if pages >= 128 and visible < VISIBLE_MIN * pages:
-            out.append(
-                f"{name}: {visible / pages:.0%} of its pages are all-visible (not vacuumed "
-                "since it was loaded or rewritten): the planner costs index-only scans like "
-                "index scans, so covering indexes look worth less than they will after "
-                f"VACUUM; run VACUUM (ANALYZE) {name} first for steady-state costs"
-            )
-    return out
+    stale = [
+        f"{name} ({visible / pages:.0%} of its pages all-visible)"
+        for name, pages, visible in rows
+        if pages >= 128 and visible < VISIBLE_MIN * pages
+    ]
+    if not stale:
+        return []
+    return [
+        f"not vacuumed since loaded or rewritten: {', '.join(stale)}. The planner costs "
+        "index-only scans there like index scans, so covering indexes look worth less than "
+        "they will after VACUUM: run VACUUM (ANALYZE) on them first for steady-state costs"
+    ]
 
 
 def _prepare(conn: Any, create_extension: bool) -> tuple[str, str]:
