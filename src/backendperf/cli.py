@@ -210,6 +210,8 @@ def _from_logs(args: argparse.Namespace) -> Workload:
         raise LogFormatError("give at least one LOG file (or - for stdin), or --db URL")
     import os
 
+    if args.jobs == 0:  # the CPUs this process may run on (a container's share, say)
+        args.jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     sizes = [os.path.getsize(p) for p in args.logs if p != "-" and os.path.isfile(p)]
     if args.jobs == 1 and sys.stderr.isatty() and sum(sizes) > 10 * 1024 * 1024:
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -294,7 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--db", help="also read pg_stat_statements from this PostgreSQL URL")
     digest.add_argument("--width", type=int, default=120, help="text report width")
     digest.add_argument(
-        "-j", "--jobs", type=int, default=1, help="parse large files in N processes (default 1)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        help="parse large files in N processes (default 1; 0: one per CPU)",
     )
     digest.set_defaults(handler=_digest)
 
@@ -380,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if getattr(args, "calls", 1) < 1 or getattr(args, "distinct", 1) < 1:
         print("backendperf: --calls and --distinct must be at least 1", file=sys.stderr)
+        return 2
+    if getattr(args, "jobs", 1) < 0:
+        print("backendperf: --jobs must be 0 (one per CPU) or more", file=sys.stderr)
         return 2
     code: int = args.handler(args)
     return code

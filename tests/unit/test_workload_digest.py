@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -154,6 +155,45 @@ def test_digest_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
     log = str(LOGS / "pg15-stderr.sample.log")
     assert main(["digest", log, "-o", str(tmp_path / "no" / "such" / "dir.txt")]) == 2
     assert "cannot write" in capsys.readouterr().err
+    assert main(["digest", log, "--jobs", "-1"]) == 2
+    assert "--jobs must be 0 (one per CPU) or more" in capsys.readouterr().err
+
+
+def test_jobs_zero_is_one_process_per_cpu(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--jobs 0` reads with one process per CPU this process may use, and reports what
+    one process reports."""
+    import os
+
+    from backendperf.workload import workload as workload_module
+
+    big = tmp_path / "big.log"
+    data = (LOGS / "pg15-stderr.sample.log").read_bytes()
+    big.write_bytes(data * (12 * 1024 * 1024 // len(data) + 1))
+    asked: list[int] = []
+    real = workload_module.Workload.from_logs.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type, *args: object, **kwargs: object) -> object:
+        asked.append(int(kwargs.get("jobs", 1)))  # type: ignore[call-overload]
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(workload_module.Workload, "from_logs", classmethod(spy))
+    one, auto = tmp_path / "one.json", tmp_path / "auto.json"
+    assert main(["digest", str(big), "--output", "json", "-o", str(one)]) == 0
+    assert asked[0] == 1
+    asked.clear()
+    assert main(["digest", str(big), "--output", "json", "-o", str(auto), "-j", "0"]) == 0
+    assert asked[0] == len(os.sched_getaffinity(0))  # what the command asked for
+    a, b = json.loads(one.read_text()), json.loads(auto.read_text())
+
+    def figures(report: dict[str, Any]) -> dict[str, tuple[int, Any]]:
+        # the samples kept may differ (ties between ranges); the statistics may not (the
+        # totals up to the order of a float sum)
+        return {s["fingerprint"]: (s["calls"], s["total_ms"]) for s in report["statements"]}
+
+    assert figures(a) == {k: (n, pytest.approx(ms)) for k, (n, ms) in figures(b).items()}
+    assert a["totals"]["events"] == b["totals"]["events"] > 0
 
 
 def test_digest_reads_stdin() -> None:
