@@ -530,3 +530,36 @@ def test_text_pattern_ops_only_where_the_collation_needs_it() -> None:
         (candidate,) = candidates(use["products"], schema.tables["products"], "postgresql")
         assert candidate.columns == (column,)
         assert candidate.pattern_ops == ((column,) if needed else ()), column
+
+
+def test_a_reshaped_index_is_described_against_the_offline_advice() -> None:
+    """What-if may widen an index (INCLUDE added) and later slim it again: the notes then
+    describe the final index against the offline one, not each step, and the reason's
+    covering claim follows the INCLUDE list."""
+    from dataclasses import replace
+
+    from backendperf.advisor.pipeline import COVERING_REASON
+    from backendperf.advisor.whatif import _narrow
+
+    schema = Schema.from_ddl(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int, total numeric, note text)"
+    )
+    workload = Workload().extend(
+        QueryEvent(statement=f"SELECT * FROM orders WHERE user_id = {i}", duration_ms=5.0)
+        for i in range(10)
+    )
+    (suggestion,) = advise(workload, schema=schema).indexes
+    offline = suggestion.candidate
+    assert offline is not None and offline.include == ()
+    _narrow(suggestion, replace(offline, include=("total",)), "it pays")
+    assert suggestion.notes == ["INCLUDE (total) added: it pays"]
+    assert suggestion.reason.endswith(COVERING_REASON) and "INCLUDE (total)" in suggestion.ddl
+    _narrow(suggestion, offline, "it no longer pays")
+    assert not any(n.startswith("INCLUDE") for n in suggestion.notes)
+    assert COVERING_REASON not in suggestion.reason and "INCLUDE" not in suggestion.ddl
+    assert suggestion.offline == offline
+    covered = replace(offline, include=("id",))
+    suggestion.candidate, suggestion.offline = covered, None
+    _narrow(suggestion, replace(covered, include=("id", "total")), "it pays")
+    _narrow(suggestion, offline, "it no longer pays")
+    assert suggestion.notes == ["INCLUDE (id) dropped: it no longer pays"]

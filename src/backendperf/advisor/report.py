@@ -41,6 +41,8 @@ class Suggestion:
     cost_after: float | None = None
     size_bytes: int | None = None
     candidate: Candidate | None = None
+    offline: Candidate | None = None
+    """The index as the offline advice gave it, once what-if validation reshaped it."""
     covers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """fingerprint -> the columns that statement needs from the index for an index-only
     scan (what-if validation tries the INCLUDE lists they make)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from backendperf.advisor.candidates import MAX_COVER
 from backendperf.advisor.report import NoSuggestion, human_size
@@ -483,19 +483,26 @@ def _smaller(candidate: Candidate) -> list[Candidate]:
     return out
 
 
+_RESHAPED: Final = ("narrowed from (", "INCLUDE (")
+"""How the notes :func:`_narrow` writes begin (no other note does)."""
+
+
 def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     """Make ``suggestion`` the ``smaller`` index (fewer key columns, other INCLUDE columns),
-    saying why."""
+    saying why. The note compares it with the offline suggestion, so a second reshape (a
+    covering list added by the pick, then dropped by :func:`_slim`) replaces the first."""
     from backendperf.advisor.pipeline import narrowed_reason
 
-    old = suggestion.candidate
+    old = suggestion.offline or suggestion.candidate
     assert old is not None
+    suggestion.offline = old
     suggestion.candidate = smaller
     suggestion.columns = smaller.columns
     suggestion.desc = smaller.desc
     suggestion.include = smaller.include
     suggestion.ddl = smaller.ddl("postgresql")
     suggestion.reason = narrowed_reason(suggestion.reason, smaller)
+    suggestion.notes = [n for n in suggestion.notes if not n.startswith(_RESHAPED)]
     dropped = []
     if smaller.columns != old.columns:
         dropped.append(
@@ -507,7 +514,8 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
         dropped.append(f"INCLUDE ({', '.join(lost)}) dropped")
     if added:
         dropped.append(f"INCLUDE ({', '.join(added)}) added")
-    suggestion.notes.append(f"{' and '.join(dropped)}: {why}")
+    if dropped:  # else: back to the offline shape, nothing to say
+        suggestion.notes.append(f"{' and '.join(dropped)}: {why}")
 
 
 def _plain_ddl(candidate: Candidate) -> str:
