@@ -89,7 +89,7 @@ def run(cmd: list[str], *, stdout: Any = subprocess.DEVNULL) -> tuple[float, flo
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{cmd[0]} failed: {' '.join(cmd)}")
         text = rss.read().strip()
-    kib = int(text.splitlines()[-1]) if GNU_TIME.exists() and text else usage.ru_maxrss
+    kib = int(text.splitlines()[-1]) if text else usage.ru_maxrss  # empty: not wrapped
     return elapsed, kib / 1024
 
 

@@ -43,6 +43,11 @@ class _Statement:
     view, a function, a statement sqlglot cannot parse), so every index may change its plan."""
 
 
+def _bare(table: str) -> str:
+    """A suggestion's table without its schema or quotes: its ``pg_class.relname``."""
+    return table.rsplit(".", 1)[-1].strip('"')
+
+
 def _tables_of(sql: str, real: set[str]) -> frozenset[str] | None:
     """The ``real`` tables ``sql`` names, or ``None`` when it names anything else (a view
     or a set-returning function hides the tables an index would serve)."""
@@ -163,11 +168,7 @@ def _visibility(conn: Any, suggestions: list[Suggestion]) -> list[str]:
     index scan that visits the heap, so what-if plans undervalue covering (INCLUDE) indexes
     until (auto)vacuum has run."""
     names = sorted(
-        {
-            s.table.rsplit(".", 1)[-1].strip('"')
-            for s in suggestions
-            if s.candidate is not None and (s.covers or s.include)
-        }
+        {_bare(s.table) for s in suggestions if s.candidate is not None and (s.covers or s.include)}
     )
     if not names:
         return []
@@ -227,9 +228,7 @@ class _Coster:
         self.generic: set[str] = set()
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
-        ddl = [
-            (c.ddl("postgresql"), c.table.rsplit(".", 1)[-1].strip('"').lower()) for c in indexes
-        ]
+        ddl = [(c.ddl("postgresql"), _bare(c.table).lower()) for c in indexes]
         key = frozenset(d for d, _ in ddl)
         found = self.cache.get(key)
         if found is not None:
