@@ -13,9 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["QueryEvent", "logged"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = ["EventBatch", "QueryEvent", "logged"]
 
 
 @dataclass(slots=True)
@@ -135,3 +138,41 @@ def logged(
         source,
         {} if extra is None else extra,
     )
+
+
+@dataclass(slots=True, eq=False)
+class EventBatch:
+    """Many timed events from one log, column by column: the bulk path from a reader to a
+    :class:`~backendperf.workload.Workload`.
+
+    A reader that takes a whole chunk of a log with one regex pass hands over its columns, and
+    the workload aggregates each column per fingerprint with C-level loops (``sum``, ``min``,
+    ``Counter``), instead of building and adding one :class:`QueryEvent` per log line. Events
+    are built only where one is kept (a fingerprint's samples), or when a caller of
+    :func:`~backendperf.workload.read` asks for events.
+
+    >>> batch = EventBatch("mysql", ["SELECT 1"], [0.5], [None], [1], [0], ["db"], ["u"],
+    ...     lambda i: logged("SELECT 1", 0.5, None, None, "mysql", "db", "u", "f:1", 1, 0))
+    >>> [e.statement for e in batch.events()]
+    ['SELECT 1']
+    """
+
+    dialect: str
+    statements: list[str]
+    """Each event's statement, as :attr:`QueryEvent.statement`."""
+    duration_ms: list[float]
+    ts: list[dt.datetime | None]
+    rowcount: list[int] | None
+    """``None``: the log has no row counts."""
+    rows_examined: list[int] | None
+    databases: list[str | None]
+    users: list[str | None]
+    """``None`` or ``""`` where the log names no user."""
+    event: Callable[[int], QueryEvent]
+    """The ``i``-th event, whole (with its ``source`` line and ``extra`` fields)."""
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def events(self) -> Iterator[QueryEvent]:
+        return map(self.event, range(len(self.statements)))

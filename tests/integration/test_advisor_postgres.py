@@ -3,9 +3,9 @@ with HypoPG (and without it, by a rolled-back CREATE INDEX), and a database left
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
-import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +15,7 @@ from backendperf.advisor.whatif import validate
 from backendperf.cli import main
 from backendperf.events import QueryEvent
 from backendperf.workload import Workload
-from tests.conftest import PG_URL, unavailable
+from tests.conftest import PG_URL, unavailable, unique_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,39 +52,65 @@ def shop_url(pg_url: str) -> str:
     return pg_url
 
 
-@pytest.fixture
-def hypopg(shop_url: str) -> str:
-    """HypoPG in the test database (the test is the user who consents)."""
+@contextlib.contextmanager
+def _database(prefix: str) -> Iterator[str]:
+    """A fresh database of this run's own, dropped afterwards (what a test creates in it,
+    extensions included, never reaches the shared ``test`` database)."""
+    import psycopg
+
+    name = unique_name(prefix)
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def hypopg_database() -> Iterator[str]:
+    """A database of this module's own with HypoPG (the test is the user who consents)."""
     import psycopg
 
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         available = conn.execute(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'"
         ).fetchone()
-        if available is None:
-            unavailable("HypoPG", "apt-get install postgresql-15-hypopg")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-    return shop_url
+    if available is None:
+        unavailable("HypoPG", "apt-get install postgresql-15-hypopg")
+    with _database("bp_hypopg") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION hypopg")
+        yield url
+
+
+@pytest.fixture
+def hypopg(hypopg_database: str) -> Iterator[str]:
+    """The shop example in a fresh schema of the HypoPG database, dropped afterwards."""
+    import psycopg
+
+    schema = unique_name("bp_test")
+    with psycopg.connect(hypopg_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{hypopg_database}?options=-csearch_path%3D{schema}"
+    try:
+        _load_shop(url)
+        yield url
+    finally:
+        with psycopg.connect(hypopg_database, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture
 def bare_database() -> Iterator[str]:
     """A fresh database without HypoPG, dropped afterwards."""
-    import psycopg
-
-    name = f"bp_whatif_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error as exc:
-        unavailable("PostgreSQL", exc)
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with _database("bp_whatif") as url:
         _load_shop(url)
         yield url
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_schema_from_live_postgres(shop_url: str) -> None:

@@ -125,6 +125,90 @@ def test_fast_slow_log_reader_matches_line_reader(text: str, chunk: int) -> None
     assert run(read_slow, chunk_size=chunk) == expected
 
 
+# Whole entries that vary in everything the workload aggregates.
+entries = st.builds(
+    lambda time, user, schema, qt, sent, use, stamp, sql: (
+        (f"# Time: 261128  7:01:{time:02d}\n" if time is not None else "")
+        + f"# User@Host: {user}[{user}] @ localhost []\n"
+        + f"# Thread_id: 8  Schema: {schema}  QC_hit: No\n"
+        + f"# Query_time: {qt:.6f}  Lock_time: 0.000010  Rows_sent: {sent}  Rows_examined: 7\n"
+        + "# Rows_affected: 0  Bytes_sent: 0\n"
+        + (f"use {use};\n" if use else "")
+        + (f"SET timestamp={stamp};\n" if stamp is not None else "")
+        + sql
+    ),
+    st.none() | st.integers(0, 59),
+    st.sampled_from(["root", "app", ""]),
+    st.sampled_from(["sbtest", "shop", ""]),
+    st.sampled_from([0.0, 0.000008, 0.000159, 1.5]) | st.floats(0, 3),  # repeats, and not
+    st.integers(0, 50),
+    st.sampled_from([None, "shop", "other"]),
+    st.none() | st.integers(1795865481, 1795865490),
+    st.sampled_from(
+        [
+            "SELECT c FROM sbtest1 WHERE id=10073;\n",
+            "SELECT c FROM sbtest1 WHERE id=5;\n",
+            "UPDATE t SET a = 'x;y'\n  WHERE id IN (1, 2);\n",
+            "-- only a comment\n",
+            "/* hint */ SELECT 1;\n",
+            "BEGIN;\n",
+        ]
+    ),
+)
+
+
+def _digest(workload: Workload) -> dict[str, object]:
+    """Everything a report shows of each fingerprint (totals to float precision)."""
+    out: dict[str, object] = {}
+    for fid, s in workload.stats.items():
+        out[fid] = (
+            s.count,
+            s.timed,
+            round(s.total_ms, 6),
+            s.min_ms,
+            s.max_ms,
+            s.rows,
+            s.rows_examined,
+            s.first_seen,
+            s.last_seen,
+            dict(s.databases),
+            dict(s.users),
+            (s.sketch.count, s.sketch.zeros, s.sketch.buckets),
+            [(x.statement, x.duration_ms, x.ts, x.source, x.database) for x in s.samples],
+        )
+    return out
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.lists(st.one_of(entries, entries, entries, st.sampled_from(SLOW_LINES)), max_size=40).map(
+        "".join
+    ),
+    st.sampled_from([64, 300, 1 << 20]),
+)
+def test_batched_slow_log_aggregates_like_events(text: str, chunk: int) -> None:
+    """The column path (runs of entries as EventBatch, aggregated per fingerprint with C loops)
+    gives the workload that adding the line reader's events one by one gives: counts, times,
+    rows, first and last seen, databases, users, the sketch and the samples kept."""
+    import io
+
+    from backendperf.workload import workload as module
+    from backendperf.workload.readers.mysql import read_slow_batches, read_slow_lines
+
+    def run(fn: object, **kwargs: object) -> tuple[Workload, ReadStats]:
+        module._BUCKET_OF.clear()  # the sketch's cache of buckets: each run starts cold
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        workload = Workload().extend(fn(stream, source="f", stats=stats, **kwargs))  # type: ignore[operator]
+        return workload, stats
+
+    events, events_stats = run(read_slow_lines)
+    batched, batched_stats = run(read_slow_batches, chunk_size=chunk)
+    assert batched.events == events.events
+    assert _digest(batched) == _digest(events)
+    assert batched_stats == events_stats
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
     st.text(max_size=200)
@@ -191,3 +275,71 @@ def test_advisor_never_crashes_on_arbitrary_statements(sql: str) -> None:
         Workload().extend([QueryEvent(statement=sql or "x", duration_ms=1.0)]), schema=schema
     )
     assert advice.to_json()["version"] == 1
+
+
+# PostgreSQL stderr lines (Debian's prefix): one-line statements with their durations, and
+# everything that makes a chunk go through the line reader.
+pg_lines = st.builds(
+    lambda sec, pid, who, body: f"2026-11-28 06:55:{sec:02d}.778 UTC [{pid}] {who} {body}\n",
+    st.integers(10, 12),
+    st.sampled_from([12511, 12512]),
+    st.sampled_from(["postgres@bench", "app@shop", "[unknown]@[unknown]", "@"]),
+    st.sampled_from(
+        [
+            "LOG:  duration: 0.123 ms  statement: SELECT 1;",
+            "LOG:  duration: 0.346 ms  statement: SELECT abalance FROM a WHERE aid = 5;",
+            "LOG:  duration: 1.500 ms  statement: SELECT abalance FROM a WHERE aid = 6;",
+            "LOG:  duration: 1.500 ms  statement:   UPDATE a SET b = 'x''y' WHERE aid = 7  ",
+            "LOG:  duration: 0.020 ms  execute P0_1: SELECT abalance FROM a WHERE aid = $1",
+            "LOG:  duration: 0.020 ms  execute <unnamed>: SELECT 2",
+            "LOG:  duration: 0.010 ms  parse P0_1: SELECT abalance FROM a WHERE aid = $1",
+            "LOG:  duration: 0.011 ms  bind P0_1: SELECT abalance FROM a WHERE aid = $1",
+            "DETAIL:  parameters: $1 = '263158'",
+            "LOG:  statement: SELECT 3",
+            "LOG:  duration: 0.500 ms",
+            "LOG:  connection received: host=127.0.0.1 port=41798",
+            'ERROR:  relation "nope" does not exist at character 15',
+            "STATEMENT:  SELECT * FROM nope",
+            "LOG:  duration: 2.0 ms  plan:",
+        ]
+    ),
+)
+pg_logs = st.lists(
+    st.one_of(
+        pg_lines,
+        pg_lines,
+        pg_lines,
+        st.sampled_from(["\tWHERE x = 1\n", "\n", "not a log line\n", "garbage\r\n"]),
+    ),
+    max_size=50,
+).map("".join)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(pg_logs, st.sampled_from([1, 50, 200, 1 << 20]))
+def test_chunked_stderr_reader_matches_line_reader(text: str, chunk: int) -> None:
+    """read_stderr (one regex over each chunk of one-line statements) gives exactly the
+    events, counts and line numbers of the line-by-line reader, and its column batches
+    aggregate to the same workload, for any mix of lines at any chunk size."""
+    import io
+
+    from backendperf.workload import workload as module
+    from backendperf.workload.readers.postgres import (
+        read_stderr,
+        read_stderr_batches,
+        read_stderr_lines,
+    )
+
+    def run(fn: object, **kwargs: object) -> tuple[list[object], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        return list(fn(stream, source="f", stats=stats, **kwargs)), stats  # type: ignore[operator]
+
+    expected = run(read_stderr_lines)
+    assert run(read_stderr, chunk_size=chunk) == expected
+    module._BUCKET_OF.clear()
+    events = Workload().extend(expected[0])  # type: ignore[arg-type]
+    module._BUCKET_OF.clear()
+    batched = Workload().extend(run(read_stderr_batches, chunk_size=chunk)[0])  # type: ignore[arg-type]
+    assert batched.events == events.events
+    assert _digest(batched) == _digest(events)

@@ -317,15 +317,20 @@ _SIMPLE: Final = re.compile(
     r"(?:(?<=0)[xX][0-9A-Fa-f]+|(?<=\d)\d*\.?\d*(?:[eE][+-]?\d+)?|(?<=\.)\d+(?:[eE][+-]?\d+)?)"
 )
 # A one-letter prefix at the start of a word (x'1F', N'x', E'a\\'b') changes how the quote
-# reads. Only a word start counts (after a digit too: ``1B'x'``, where blanking the number
-# would make ``B'`` a prefix): ``9'`` or ``c'`` ends an ordinary literal (``'a-9'``) or a word
-# before one, which both paths read alike. Matching those sent every statement with a string
-# ending in a letter or digit down the full pass, 10x slower.
-_PREFIXED: Final = re.compile(rf"(?<![A-Za-z_$])[{_PREFIX_LETTERS}]'")
+# reads. It is looked for in what the simple pattern made of the text: there a prefixed
+# literal reads ``x?`` (the pattern reads up to the first prefix right, so the first one
+# shows), while the letters inside strings are gone, so the search is short and only a
+# word start counts. After a digit too (``1B'x'`` reads ``?B?``: blanking the number made
+# ``B'`` a prefix). No number blanks to ``?`` right after a letter, so ``x?`` cannot come
+# from one; a ``?`` placeholder right after a letter (not SQL any server takes) only costs
+# the full pass.
+_PREFIXED: Final = re.compile(rf"(?<![A-Za-z_$])[{_PREFIX_LETTERS}]\?")
 
 
-def _simple_enough(sql: str) -> bool:
-    return (
+def _simple_blank(sql: str) -> str | None:
+    """``sql`` with its literals blanked by the simple pattern, or ``None`` where that could
+    misread it (the full pass then decides)."""
+    if (
         sql.isascii()
         and "--" not in sql
         and "/*" not in sql
@@ -334,8 +339,11 @@ def _simple_enough(sql: str) -> bool:
         and "$" not in sql
         and "#" not in sql
         and "\\" not in sql
-        and ("'" not in sql or _PREFIXED.search(sql) is None)
-    )
+    ):
+        out = _SIMPLE.sub("?", sql)
+        if "'" not in sql or _PREFIXED.search(out) is None:
+            return out
+    return None
 
 
 def _blank(m: re.Match[str]) -> str:
@@ -350,8 +358,9 @@ def blank_literals(sql: str, dialect: str = "postgresql") -> str:
     >>> blank_literals("SELECT * FROM t1 WHERE a = 'x' AND b = 42 -- 'c'")
     "SELECT * FROM t1 WHERE a = ? AND b = ? -- 'c'"
     """
-    if _simple_enough(sql):
-        return _SIMPLE.sub("?", sql)
+    out = _simple_blank(sql)
+    if out is not None:
+        return out
     return _PREPASS[dialect == "mysql"].sub(_blank, sql)
 
 
@@ -384,7 +393,9 @@ class Fingerprinter:
         seen = self._texts.get(sql)  # prepared statements and ORMs repeat the exact text
         if seen is not None:
             return seen
-        key = _SIMPLE.sub("?", sql) if _simple_enough(sql) else self._blank(_blank, sql)
+        key = _simple_blank(sql)
+        if key is None:
+            key = self._blank(_blank, sql)
         shapes = self._shapes
         hit = shapes.get(key)
         if hit is None:
@@ -399,3 +410,12 @@ class Fingerprinter:
                 texts.clear()
             texts[sql] = hit
         return hit
+
+    def many(self, sqls: list[str]) -> list[tuple[str, str]]:
+        """``self(sql)`` for each of ``sqls``, the remembered texts looked up in one C loop."""
+        hits: list[tuple[str, str] | None] = list(map(self._texts.get, sqls))
+        if None in hits:
+            for i, hit in enumerate(hits):
+                if hit is None:
+                    hits[i] = self(sqls[i])
+        return hits  # type: ignore[return-value]  # no None left

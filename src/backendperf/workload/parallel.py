@@ -15,7 +15,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Final
 
-from backendperf.workload.readers import ReadStats, detect, read
+from backendperf.workload.readers import ReadStats, detect, read_batches
 from backendperf.workload.readers.base import open_binary
 from backendperf.workload.workload import Workload
 
@@ -98,7 +98,7 @@ def _work(
     w = Workload()
     w.read_stats = ReadStats()
     w.extend(
-        read(
+        read_batches(
             path,
             format=fmt,
             errors=errors,

@@ -16,11 +16,14 @@ fingerprint keeps counters, a log-bucket quantile sketch (1% relative error) and
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from backendperf.events import EventBatch
 from backendperf.workload.fingerprint import Fingerprinter
 
 if TYPE_CHECKING:
@@ -228,6 +231,79 @@ class FingerprintStats:
                 return
         self._sample(event)
 
+    def add_batch(self, batch: EventBatch, rows: list[int], shared: _Shared | None = None) -> None:
+        """:meth:`add` for the events ``rows`` of ``batch`` (in order), column by column."""
+        if shared is None:
+            shared = _Shared.of(batch)
+        # itemgetter gathers a column's rows in C (one row: a scalar, so a slice instead)
+        pick: Callable[[Any], Any] = (
+            operator.itemgetter(*rows)
+            if len(rows) > 1
+            else operator.itemgetter(slice(rows[0], rows[0] + 1))
+        )
+        calls = len(rows)
+        self.count += calls
+        self.timed += calls
+        ms: tuple[float, ...] = pick(batch.duration_ms)
+        self.total_ms = sum(ms, self.total_ms)  # left to right, as add() does one by one
+        sketch = self.sketch
+        found = list(map(_BUCKET_OF.get, ms))
+        unseen = found.count(None)
+        if unseen:  # values not seen before (or zero): added one by one, buckets computed
+            for value, key in zip(ms, found, strict=True):
+                if key is None:
+                    sketch.add(value)
+        sketch.count += calls - unseen
+        keys: Counter[Any] = Counter(found)
+        keys.pop(None, None)
+        buckets = sketch.buckets
+        for key, n in keys.items():
+            buckets[key] = buckets.get(key, 0) + n
+        low, high = min(ms), max(ms)
+        if low < self.min_ms:  # noqa: PLR1730 (a compare, not a call)
+            self.min_ms = low
+        if high > self.max_ms:  # noqa: PLR1730
+            self.max_ms = high
+        if batch.rowcount is not None:
+            self.rows += sum(pick(batch.rowcount))
+        if batch.rows_examined is not None:
+            self.rows_examined += sum(pick(batch.rows_examined))
+        stamps = pick(batch.ts)
+        if not shared.stamped:
+            stamps = [ts for ts in stamps if ts is not None]
+        if stamps:
+            try:
+                first, last = min(stamps), max(stamps)
+            except TypeError:  # naive and aware: compare wall times
+                first = min(stamps, key=_wall)
+                last = max(stamps, key=_wall)
+            if self.first_seen is None or _before(first, self.first_seen):
+                self.first_seen = first
+            if self.last_seen is None or _before(self.last_seen, last):
+                self.last_seen = last
+        for counter, column, same in (
+            (self.databases, batch.databases, shared.database),
+            (self.users, batch.users, shared.user),
+        ):
+            if same is _UNSET:
+                names = Counter(pick(column))
+                names.pop(None, None)
+                names.pop("", None)
+                counter.update(names)
+            elif same:
+                counter[same] += calls  # type: ignore[index]  # a str
+        samples = self.samples
+        if len(samples) >= _SAMPLES:
+            top = samples[0].duration_ms
+            if top is not None and high <= top:
+                return  # the usual case: none of these is kept
+        for row, per_call in zip(rows, ms, strict=True):  # as add() would, one by one
+            if len(samples) >= _SAMPLES:
+                top = samples[0].duration_ms
+                if top is not None and per_call <= top:
+                    continue
+            self._sample(batch.event(row))
+
     def _sample(self, event: QueryEvent) -> None:
         samples = self.samples
         ms = event.duration_ms
@@ -265,8 +341,30 @@ class FingerprintStats:
         self.samples = merged[:_SAMPLES]
 
 
+class _Shared(NamedTuple):
+    """What a whole batch has in common (worked out once, not per fingerprint)."""
+
+    database: object  # the one database of every event, or _UNSET
+    user: object
+    stamped: bool  # no event without a time
+
+    @classmethod
+    def of(cls, batch: EventBatch) -> _Shared:
+        return cls(_same(batch.databases), _same(batch.users), None not in batch.ts)
+
+
+def _same(column: list[Any]) -> object:
+    if column and column.count(column[0]) == len(column):
+        return column[0]
+    return _UNSET
+
+
 def _sample_of(event: QueryEvent, per_call: float | None) -> Sample:
     return Sample(event.statement, per_call, event.params, event.ts, event.source, event.database)
+
+
+def _wall(ts: dt.datetime) -> dt.datetime:
+    return ts.replace(tzinfo=None)
 
 
 def _before(a: dt.datetime, b: dt.datetime) -> bool:
@@ -301,15 +399,20 @@ class Workload:
         """Forget the fingerprint caches (before sending a workload to another process)."""
         self._fingerprinters.clear()
 
-    def extend(self, events: Iterable[QueryEvent]) -> Workload:
+    def extend(self, events: Iterable[QueryEvent | EventBatch]) -> Workload:
         """Count every event: the loop that runs once per log line, so the fingerprinter is
-        looked up only when the dialect changes."""
+        looked up only when the dialect changes. An :class:`~backendperf.events.EventBatch`
+        (a reader's columns) counts as its events."""
         stats = self.stats
         dialect: object = _UNSET
         fp: Fingerprinter | None = None
         n = 0
         try:
             for event in events:
+                if isinstance(event, EventBatch):  # a reader's columns: aggregated per column
+                    self._add_batch(event)
+                    n += len(event)
+                    continue
                 if event.dialect is not dialect:
                     dialect = event.dialect
                     fp = self._fp(event.dialect)
@@ -322,6 +425,24 @@ class Workload:
         finally:
             self.events += n
         return self
+
+    def _add_batch(self, batch: EventBatch) -> None:
+        """The events of ``batch``, grouped by fingerprint in C (a sort and ``groupby``), each
+        group added column by column."""
+        hits = self._fp(batch.dialect).many(batch.statements)
+        fids = list(map(operator.itemgetter(0), hits))
+        order = sorted(range(len(fids)), key=fids.__getitem__)  # stable: rows stay in order
+        stats = self.stats
+        shared = _Shared.of(batch)
+        start = 0
+        for fid, group in itertools.groupby(map(fids.__getitem__, order)):
+            size = len(list(group))
+            rows = order[start : start + size]
+            start += size
+            per_fp = stats.get(fid)
+            if per_fp is None:
+                per_fp = stats[fid] = FingerprintStats(fid, hits[rows[0]][1], batch.dialect)
+            per_fp.add_batch(batch, rows, shared)
 
     def merge(self, other: Workload) -> Workload:
         """Add ``other``'s statistics into this workload (for many files or parallel parsing)."""
@@ -363,14 +484,14 @@ class Workload:
                 errors=errors,
                 log_line_prefix=log_line_prefix,
             )
-        from backendperf.workload.readers import ReadStats, read
+        from backendperf.workload.readers import ReadStats, read_batches
 
         workload = cls()
         workload.read_stats = ReadStats()
         for path in paths:
             workload.sources.append(str(path))
             workload.extend(
-                read(
+                read_batches(
                     path,
                     format=format,
                     errors=errors,

@@ -13,11 +13,12 @@ import io
 import lzma
 import re
 import zlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
+from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
 from backendperf.workload.readers.base import ErrorLevel, ReadStats, open_binary
-from backendperf.workload.readers.mysql import read_general, read_slow
+from backendperf.workload.readers.mysql import read_general, read_slow, read_slow_batches
 from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
 from backendperf.workload.readers.postgres import (
     SEVERITIES,
@@ -25,6 +26,7 @@ from backendperf.workload.readers.postgres import (
     read_csvlog,
     read_jsonlog,
     read_stderr,
+    read_stderr_batches,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ __all__ = [
     "ReadStats",
     "detect",
     "read",
+    "read_batches",
     "read_pgss_live",
 ]
 
@@ -51,6 +54,11 @@ FORMATS: Final[dict[str, Callable[..., Iterator[QueryEvent]]]] = {
     "pgss": read_pgss,
     "sql": read_sql,
     "jsonl": read_jsonl,
+}
+# Readers that can hand whole runs of entries over as columns (``read_batches``).
+_BATCHED: Final[dict[str, Callable[..., Iterator[QueryEvent | EventBatch]]]] = {
+    "mysql-slow": read_slow_batches,
+    "pg-stderr": read_stderr_batches,
 }
 
 _SNIFF: Final = 64 * 1024
@@ -119,6 +127,37 @@ def read(
     ``byte_range=(start, end, first_line)`` reads only that part of an uncompressed file (for
     parallel parsing); ``on_bytes(n)`` is called as raw bytes are consumed (progress bars).
     """
+    events = _open(path, format, errors, stats, log_line_prefix, byte_range, on_bytes, False)
+    return cast("Iterator[QueryEvent]", events)  # not batched: events only
+
+
+def read_batches(
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    errors: ErrorLevel | str = ErrorLevel.WARN,
+    stats: ReadStats | None = None,
+    log_line_prefix: str | None = None,
+    byte_range: tuple[int, int, int] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[QueryEvent | EventBatch]:
+    """:func:`read`, where the format's reader can, with runs of entries handed over as
+    :class:`~backendperf.events.EventBatch` columns (for :meth:`Workload.extend
+    <backendperf.workload.Workload.extend>`, which aggregates them without an event each)."""
+    return _open(path, format, errors, stats, log_line_prefix, byte_range, on_bytes, True)
+
+
+def _open(
+    path: str | os.PathLike[str],
+    format: str,
+    errors: ErrorLevel | str,
+    stats: ReadStats | None,
+    log_line_prefix: str | None,
+    byte_range: tuple[int, int, int] | None,
+    on_bytes: Callable[[int], None] | None,
+    batched: bool,
+) -> Iterator[QueryEvent | EventBatch]:
+    """The generator behind both (so nothing is opened before the first event is asked for)."""
     level = ErrorLevel(errors)
     stats = stats if stats is not None else ReadStats()
     name = str(path)
@@ -133,7 +172,9 @@ def read(
     buffered: Any = io.BufferedReader(raw, buffer_size=_SNIFF)
     stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="")
     try:
-        yield from _read(buffered, stream, name, format, level, stats, log_line_prefix, first_line)
+        yield from _read(
+            buffered, stream, name, format, level, stats, log_line_prefix, first_line, batched
+        )
     except _BROKEN as exc:  # a truncated or corrupt .gz/.bz2/.xz: keep what was read
         stats.bad(level, name, f"compressed input is truncated or corrupt ({exc})")
     finally:
@@ -185,7 +226,8 @@ def _read(
     stats: ReadStats,
     log_line_prefix: str | None,
     first_line: int,
-) -> Iterator[QueryEvent]:
+    batched: bool,
+) -> Iterator[QueryEvent | EventBatch]:
     if format == "auto":
         head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
         format = detect(head, name)
@@ -201,6 +243,12 @@ def _read(
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
         kwargs["prefix"] = log_line_prefix
+    bulk = _BATCHED.get(format) if batched else None
+    if bulk is not None:
+        for item in bulk(stream, **kwargs):
+            stats.events += len(item) if isinstance(item, EventBatch) else 1
+            yield item
+        return
     for event in reader(stream, **kwargs):
         stats.events += 1
         yield event

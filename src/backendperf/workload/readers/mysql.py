@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import operator
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import QueryEvent, logged
+from backendperf.events import EventBatch, QueryEvent, logged
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["read_general", "read_slow", "read_slow_lines"]
+__all__ = ["read_general", "read_slow", "read_slow_batches", "read_slow_lines"]
 
 _BANNER: Final = re.compile(
     r"^(?:\S+, Version: .*started with:|Tcp port: .*|Time\s+Id\s+Command\s+Argument)\s*$"
@@ -214,32 +215,28 @@ def read_slow_lines(
 # and Schema, Query_time, Rows_affected) and MySQL 5.7/8 (User@Host with Id, Query_time),
 # optionally after a ``# Time:`` line and followed by ``use db;`` and ``SET timestamp=...;``.
 # The statement is every following line that does not start with ``#``, up to the next
-# entry. What the pattern does not take whole (other header lines, comments, banners, CRLF)
-# goes through the line reader, so both give the same events (a Hypothesis test holds them
-# to it).
+# entry. ``split`` cuts a chunk into these entries in one pass in C, with the text between
+# them (normally empty). What the pattern does not take (other header lines, comments,
+# banners, odd ``use``/``SET`` lines, CRLF) goes through the line reader, so both give the
+# same events (a Hypothesis test holds them to it).
 _ENTRY: Final = re.compile(
-    r"(?:\# Time: (?P<time>[^\n]*)\n)?"
-    r"\# User@Host: (?P<user>[^\[\s]*)\[[^\]\n]*\] @ [^\n]*\n"
-    r"(?:\# Thread_id: (?P<thread>\d+)(?:[^\n]*?Schema: (?P<schema>\S*))?[^\n]*\n)?"
-    rf"\# Query_time: (?P<qt>{_SECONDS[1:-1]})[ \t]+Lock_time: (?P<lt>{_SECONDS[1:-1]})[ \t]+"
-    r"Rows_sent: (?P<rs>\d+)[ \t]+Rows_examined: (?P<rx>\d+)[^\n]*\n"
-    r"(?:\# Rows_affected: (?P<ra>\d+)[^\n]*\n)?"
-    r"(?:(?P<use>[Uu][Ss][Ee] [^\n]*)\n)?"
-    r"(?:SET timestamp=(?P<ts>\d+(?:\.\d+)?);\n)?"
-    r"(?P<sql>(?:[^#\n][^\n]*\n|\n)+?)"
+    r"(?<![^\n])"  # at a line start
+    r"(?:\# Time: (.*)\n)?"  # 1
+    r"\# User@Host: ([^\[\s]*)\[[^\]\n]*\] @ .*\n"  # 2: user
+    r"(?:\# Thread_id: (\d+)(?:.*?Schema: (\S*))?.*\n)?"  # 3, 4: schema
+    rf"\# Query_time: ({_SECONDS[1:-1]})[ \t]+Lock_time: ({_SECONDS[1:-1]})[ \t]+"  # 5, 6
+    r"Rows_sent: (\d+)[ \t]+Rows_examined: (\d+).*\n"  # 7, 8
+    r"(?:\# Rows_affected: (\d+).*\n)?"  # 9
+    r"(?:(?i:use) [`\"]?([^`\";\n]+)[`\"]?;[ \t]*\n)?"  # 10: what _USE takes, on one line
+    r"(?:SET timestamp=(\d+(?:\.\d+)?);\n)?"  # 11
+    r"(?!(?i:use |set timestamp=))"  # the line reader reads those lines differently
+    r"((?:[^#\n].*\n|\n)+?)"  # 12: the statement
     r"(?=\# Time: |\# User@Host: |\Z)"
 )
-# Statement text the line reader reads differently: banner lines, and a first line that
-# it takes for ``use``/``SET timestamp`` (the pattern takes only the usual spellings).
-_BANNER_IN: Final = re.compile(r"(?:\A|\n)Time|, Version: |Tcp port:")
-_ODD_HEAD: Final = re.compile(r"(?i:use |set timestamp=)")
-_ODD_STARTS: Final = frozenset(  # every spelling of its first four characters: one set lookup
-    "".join(c)
-    for word in ("use ", "set ")
-    for c in itertools.product(*({x.lower(), x.upper()} for x in word))
-)
-# Where the next entry may begin (for the line reader's share, and for chunk boundaries).
-_NEXT_ENTRY: Final = re.compile(r"^\# (?:Time|User@Host): ", re.MULTILINE)
+_FIELDS: Final = 13  # split() returns the text before each entry, then its 12 groups
+# Statement lines the line reader reads as a server banner (all statements searched first).
+_BANNER_IN: Final = re.compile(r"\nTime|, Version: |\nTcp port:")
+_ODD_FIRST: Final = frozenset(("", "-", "#", "/", ";"))  # maybe only a comment
 _CHUNK: Final = 1 << 20
 
 
@@ -254,16 +251,39 @@ def read_slow(
 ) -> Iterator[QueryEvent]:
     """Events from a slow query log (MySQL 5.6-8.x, MariaDB, Percona extra fields).
 
-    Reads ~1 MB at a time and takes each entry whole with one regular expression (the
-    regex engine walks the 5-8 lines of an entry in C); anything unusual goes through the
+    Reads ~1 MB at a time and cuts it into whole entries with one regular expression (the
+    regex engine walks the 5-8 lines of every entry in C); anything unusual goes through the
     line-by-line reader, which gives the same events.
     """
-    state = _SlowLines(source, stats, errors)
-    match_entry = _ENTRY.match
-    lineno = first_line  # number of the line at ``pos``
+    for item in read_slow_batches(
+        stream,
+        source=source,
+        stats=stats,
+        errors=errors,
+        first_line=first_line,
+        chunk_size=chunk_size,
+    ):
+        if type(item) is EventBatch:
+            yield from item.events()
+        else:
+            yield item  # type: ignore[misc]  # not a batch
+
+
+def read_slow_batches(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent | EventBatch]:
+    """:func:`read_slow`, with runs of usual entries as :class:`~backendperf.events.EventBatch`
+    columns instead of one event each (what :class:`~backendperf.workload.Workload` reads
+    fastest)."""
+    reader = _SlowChunks(source, stats, errors)
+    lineno = first_line  # number of the first line in ``buf``
     carry = ""
-    last_ts_text: str | None = None
-    last_ts: dt.datetime | None = None
     eof = False
     while not eof:
         chunk = stream.read(chunk_size)
@@ -278,105 +298,208 @@ def read_slow(
             if limit <= 0:
                 carry = buf  # one entry longer than the chunk: read on
                 continue
-        if "\r" in buf:  # CR/CRLF line ends: the line reader splits and strips them
-            crlf = io.StringIO(buf[:limit], newline="").readlines()
-            yield from state.feed(crlf, lineno)
-            lineno += len(crlf)
-            carry = buf[limit:]
-            continue
-        pos = 0
-        while pos < limit:
-            m = match_entry(buf, pos, limit)
-            if m is not None:
-                (time_text, user, thread, schema, qt, lt, rs, rx, ra, use, ts_text, sql) = (
-                    m.groups()
-                )
-                # substring tests first: a regex search over every statement costs more
-                if (
-                    (
-                        ("Time" in sql or ", Version: " in sql or "Tcp port:" in sql)
-                        and _BANNER_IN.search(sql) is not None
-                    )
-                    or (sql[:4] in _ODD_STARTS and _ODD_HEAD.match(sql) is not None)
-                    or (use is not None and _USE.match(use) is None)
-                ):
-                    m = None  # banners, odd `use` or SET lines: the line reader decides
-            if m is None or (
-                (state.header or state.sql) and not (state.sql or "Query_time" in state.header)
-            ):
-                # Not taken whole, or header lines without a statement before it (which the
-                # line reader merges into this entry): the line reader reads up to the next entry.
-                after = pos + 1 if m is None else m.start("user") + 1
-                lines, pos = _region(buf, pos, after, limit)
-                yield from state.feed(lines, lineno)
-                lineno += len(lines)
-                continue
-            if state.sql or state.header:
-                event = state.flush()
-                if event is not None:
-                    yield event
-            if time_text is not None:
-                state.ts = _time_header(time_text)
-                lineno += 1
-            db = schema or state.db
-            if use is not None:
-                state.db = db = _USE.match(use)["db"]  # type: ignore[index]  # matched above
-            if ts_text is None:
-                ts = state.ts
-            elif ts_text == last_ts_text:
-                ts = last_ts
-            else:
-                ts = last_ts = dt.datetime.fromtimestamp(float(ts_text), dt.timezone.utc)
-                last_ts_text = ts_text
-            start = state.start = lineno
-            end = m.end()
-            lineno += buf.count("\n", pos, end) - (time_text is not None)
-            pos = end
-            text = sql.strip()
-            if (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text):
-                stats.skip("comment-only statement")
-                continue
-            if text[-1] == ";":
-                text = text[:-1].rstrip()
-            extra: dict[str, Any] = {"Lock_time": float(lt)}
-            if ra is not None:
-                extra["Rows_affected"] = int(ra)
-            if thread is not None:
-                extra["Thread_id"] = int(thread)
-            # QueryEvent's fields in order (see events.logged): one call per entry
-            yield QueryEvent(
-                text,
-                float(qt) * 1000.0,
-                ts,
-                None,
-                None,
-                int(rs),
-                int(rx),
-                "mysql",
-                db,
-                user or None,
-                None,
-                None,
-                1,
-                f"{source}:{start}",
-                extra,
-            )
         carry = buf[limit:]
-    last = state.flush()
+        body = buf[:limit]
+        if "\r" in body:  # CR/CRLF line ends: the line reader splits and strips them
+            lines = io.StringIO(body, newline="").readlines()
+            yield from reader.lines.feed(lines, lineno)
+            lineno += len(lines)
+            continue
+        yield from reader.chunk(body, lineno)
+        lineno += body.count("\n") + (body[-1] != "\n")
+    last = reader.lines.flush()
     if last is not None:
         yield last
     stats.lines += lineno - first_line
 
 
-def _region(buf: str, pos: int, after: int, limit: int) -> tuple[list[str], int]:
-    """The lines from ``pos`` up to the next entry start after ``after`` (or ``limit``),
-    for the line reader, and where they end. ``buf`` has no ``\\r``: ``\\n`` ends lines."""
-    nxt = _NEXT_ENTRY.search(buf, after, limit)
-    end = limit if nxt is None else nxt.start()
-    lines = buf[pos:end].split("\n")
+class _SlowChunks:
+    """:func:`read_slow`'s state: the line reader (for what the entry pattern leaves) and the
+    cache of ``SET timestamp`` values."""
+
+    def __init__(self, source: str, stats: ReadStats, errors: ErrorLevel) -> None:
+        self.lines = _SlowLines(source, stats, errors)
+        self.source = source
+        self.stamps: dict[str, dt.datetime] = {}  # SET timestamp value -> datetime
+
+    def chunk(self, body: str, lineno: int) -> list[QueryEvent | EventBatch]:
+        """The events of ``body`` (whole lines, ``\n`` ends; its first line is ``lineno``)."""
+        parts = _ENTRY.split(body)
+        between = parts[0::_FIELDS]
+        sqls = parts[12::_FIELDS]
+        n = len(sqls)
+        # the event texts, in C loops: stripped, without the final ``;``
+        texts: list[str] = list(
+            map(str.rstrip, map(str.removesuffix, map(str.strip, sqls), itertools.repeat(";")))
+        )
+        odd: set[int] = set()  # entries the line reader must read
+        if not _ODD_FIRST.isdisjoint(map(operator.itemgetter(slice(0, 1)), texts)):
+            odd.update(i for i, sql in enumerate(sqls) if _comment_only(sql))
+        joined = "\n" + "".join(sqls)
+        if "\nTime" in joined or ", Version: " in joined or "\nTcp port:" in joined:
+            odd.update(i for i, sql in enumerate(sqls) if _BANNER_IN.search("\n" + sql))
+        out: list[QueryEvent | EventBatch] = []
+        lines = self.lines
+        if not odd and not any(between) and not _header_only(lines):
+            self._flush(out)
+            if n:
+                starts: list[int] = []
+
+                def line_of(i: int) -> int:  # counted only when an event is built
+                    if not starts:
+                        starts.extend(_entry_lines(body, lineno))
+                    return starts[i]
+
+                out.append(self._batch(parts, texts, 0, n, line_of))
+            return out
+        # Something unusual: entry by entry, the usual ones still in runs of columns.
+        spans = [m.span() for m in _ENTRY.finditer(body)]  # the same matches as split's
+        entry_line = [0] * n
+        line = lineno
+        run = 0  # the current run of usual entries
+        for i in range(n):
+            text = between[i]
+            if text:  # lines the pattern did not take: the line reader's
+                if run < i:
+                    out.append(self._batch(parts, texts, run, i, entry_line.__getitem__))
+                fed = _split_lines(text)
+                out.extend(lines.feed(fed, line))
+                line += len(fed)
+                run = i
+            start, end = spans[i]
+            entry_line[i] = line + (parts[i * _FIELDS + 1] is not None)  # after ``# Time:``
+            if i in odd or _header_only(lines):
+                if run < i:
+                    out.append(self._batch(parts, texts, run, i, entry_line.__getitem__))
+                fed = _split_lines(body[start:end])
+                out.extend(lines.feed(fed, line))
+                line += len(fed)
+                run = i + 1
+                continue
+            if run == i:
+                self._flush(out)
+            line += body.count("\n", start, end)
+        if run < n:
+            out.append(self._batch(parts, texts, run, n, entry_line.__getitem__))
+        if between[n]:
+            out.extend(lines.feed(_split_lines(between[n]), line))
+        return out
+
+    def _flush(self, out: list[QueryEvent | EventBatch]) -> None:
+        """The line reader's pending entry is complete: the next one starts here."""
+        if self.lines.pending():
+            event = self.lines.flush()
+            if event is not None:
+                out.append(event)
+
+    def _batch(
+        self, parts: list[Any], texts: list[str], a: int, b: int, line_of: Callable[[int], int]
+    ) -> EventBatch:
+        """Entries ``a`` to ``b`` of a split chunk as columns (``line_of(i)``: where entry
+        ``i`` of the chunk starts)."""
+
+        def col(group: int) -> list[Any]:
+            return parts[a * _FIELDS + group : b * _FIELDS : _FIELDS]
+
+        state = self.lines
+        n = b - a
+        times, users, threads, schemas = col(1), col(2), col(3), col(4)
+        qts, lts, sent, examined, affected = col(5), col(6), col(7), col(8), col(9)
+        uses, stamps = col(10), col(11)
+        ms = list(map(operator.mul, map(float, qts), itertools.repeat(1000.0)))
+        ts: list[dt.datetime | None] = list(map(self.stamps.get, stamps))
+        if None in ts:  # a value not seen before, or an entry without SET timestamp
+            ts = self._stamps_by_entry(times, stamps)
+        elif times.count(None) != n:  # ``# Time:`` lines: the last one carries over
+            state.ts = _time_header(next(t for t in reversed(times) if t is not None))
+        if uses.count(None) == n and None not in schemas and "" not in schemas:
+            dbs: list[str | None] = schemas
+        else:  # ``use db;`` lines change the database of later entries without a Schema
+            dbs = []
+            for schema, use in zip(schemas, uses, strict=True):
+                db = schema or state.db
+                if use is not None:
+                    state.db = db = use
+                dbs.append(db)
+        statements = texts[a:b]
+        rowcount = list(map(int, sent))
+        rows_examined = list(map(int, examined))
+        source = self.source
+
+        def event(i: int) -> QueryEvent:
+            extra: dict[str, Any] = {"Lock_time": float(lts[i])}
+            if affected[i] is not None:
+                extra["Rows_affected"] = int(affected[i])
+            if threads[i] is not None:
+                extra["Thread_id"] = int(threads[i])
+            # QueryEvent's fields in order (see events.logged)
+            return QueryEvent(
+                statements[i],
+                ms[i],
+                ts[i],
+                None,
+                None,
+                rowcount[i],
+                rows_examined[i],
+                "mysql",
+                dbs[i],
+                users[i] or None,
+                None,
+                None,
+                1,
+                f"{source}:{line_of(a + i)}",
+                extra,
+            )
+
+        return EventBatch("mysql", statements, ms, ts, rowcount, rows_examined, dbs, users, event)
+
+    def _stamps_by_entry(
+        self, times: list[str | None], stamps: list[str | None]
+    ) -> list[dt.datetime | None]:
+        """Each entry's time: its ``SET timestamp``, else the last ``# Time:`` line's."""
+        state = self.lines
+        cache = self.stamps
+        if len(cache) > 50_000:
+            cache.clear()
+        out: list[dt.datetime | None] = []
+        for time_text, stamp in zip(times, stamps, strict=True):
+            if time_text is not None:
+                state.ts = _time_header(time_text)
+            if stamp is None:
+                out.append(state.ts)
+                continue
+            ts = cache.get(stamp)
+            if ts is None:
+                ts = cache[stamp] = dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
+            out.append(ts)
+        return out
+
+
+def _comment_only(sql: str) -> bool:
+    text = sql.strip()
+    return (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text) is not None
+
+
+def _entry_lines(body: str, first_line: int) -> list[int]:
+    """The line of each ``# User@Host:`` line in ``body`` (where each entry's event starts),
+    counted in C loops: the k-th one follows the newlines of the pieces before it, and k
+    newlines of the separators."""
+    pieces = ("\n" + body).split("\n# User@Host: ")
+    newlines = itertools.accumulate(map(str.count, pieces, itertools.repeat("\n")))
+    return list(map(operator.add, newlines, itertools.count(first_line)))[:-1]
+
+
+def _header_only(lines: _SlowLines) -> bool:
+    """Header lines without a statement are pending: the line reader merges them into the
+    next entry, so that entry must go through it too."""
+    return bool(lines.header) and not lines.sql and "Query_time" not in lines.header
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
-    return lines, end
+    return lines
 
 
 def _last_entry_start(buf: str) -> int:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import itertools
 import json
 import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import QueryEvent
+from backendperf.events import EventBatch, QueryEvent
 from backendperf.workload.readers.base import ErrorLevel, ReadStats
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -29,8 +31,11 @@ __all__ = [
     "read_csvlog",
     "read_jsonlog",
     "read_stderr",
+    "read_stderr_batches",
+    "read_stderr_lines",
 ]
 
+_CHUNK: Final = 1 << 20
 DEFAULT_PREFIX: Final = "%m [%p] %q%u@%d "
 """Debian's ``log_line_prefix``."""
 
@@ -97,6 +102,12 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
         out.append(")?")
     body = "".join(out)
     return re.compile(rf"^{body}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL)
+
+
+def _prefix_body(prefix: str) -> str:
+    """The prefix part of :func:`prefix_regex` (its pattern up to the severity)."""
+    pattern = prefix_regex(prefix).pattern
+    return pattern[1 : pattern.index(rf"\s*(?P<severity>{SEVERITIES})")]
 
 
 _DURATION_KIND: Final = re.compile(
@@ -267,7 +278,97 @@ def _clean(value: Any) -> str | None:
 # -- stderr --------------------------------------------------------------------------------
 
 
-def read_stderr(
+class _StderrLines:
+    """The stderr log's line-by-line state machine: the reference reader, and the fallback of
+    :func:`read_stderr` for every line its entry pattern does not take."""
+
+    def __init__(
+        self, source: str, stats: ReadStats, errors: ErrorLevel, prefix: str | None
+    ) -> None:
+        self.regex = regex = prefix_regex(prefix or DEFAULT_PREFIX)
+        self.names = names = frozenset(regex.groupindex)
+        self.source = source
+        self.stats = stats
+        self.errors = errors
+
+        def get(match: Any, key: str) -> Any:
+            return match[key] if key in names else None
+
+        self.get = get
+        ts_user_db = None
+        if {"ts", "user", "db"} <= names:  # the usual prefixes: the three fields in one C call
+
+            def ts_user_db(match: Any) -> tuple[Any, Any, Any]:
+                return match.group("ts", "user", "db")  # type: ignore[no-any-return]
+
+        self.messages = _Messages(stats, source, get, ts_user_db)
+        self.current: Any = None  # the message being read (a Match of its first line)
+        self.lines: list[str] = []
+        self.detail: list[tuple[str, str]] = []
+        self.start = 0
+
+    def feed(self, stream: Iterable[str], first_line: int) -> Iterator[QueryEvent]:
+        """Events completed by the lines of ``stream`` (numbered from ``first_line``); the last
+        message stays pending until :meth:`flush`."""
+        regex, get, message = self.regex, self.get, self.messages.message
+        stats, source, errors = self.stats, self.source, self.errors
+        current, lines, detail, start = self.current, self.lines, self.detail, self.start
+        try:
+            for lineno, raw in enumerate(stream, first_line):
+                line = raw.rstrip("\r\n")
+                m = regex.match(line)
+                if m is None:
+                    # PostgreSQL indents every continuation line of a message with a tab
+                    if current is not None and line.startswith("\t"):
+                        if detail:
+                            sev, text = detail[-1]
+                            detail[-1] = (sev, text + "\n" + line[1:])
+                        else:
+                            lines.append(line[1:])
+                    elif not line.strip():
+                        stats.skip("blank line")
+                    else:
+                        stats.bad(
+                            errors, f"{source}:{lineno}", "line does not match the log_line_prefix"
+                        )
+                    continue
+                fields = m  # a Match: no dict per line (``get`` reads the groups it has)
+                severity = fields["severity"]
+                if (
+                    current is not None
+                    and severity in ("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY")
+                    and get(fields, "pid") == get(current, "pid")
+                ):
+                    detail.append((severity, fields["message"]))
+                    continue
+                if current is not None:  # the previous message is complete
+                    yield from message(
+                        current,
+                        current["severity"],
+                        lines[0] if len(lines) == 1 else "\n".join(lines),
+                        _detail(detail) if detail else None,
+                        start,
+                    )
+                current, lines, detail, start = fields, [fields["message"]], [], lineno
+        finally:
+            self.current, self.lines, self.detail, self.start = current, lines, detail, start
+
+    def flush(self) -> tuple[QueryEvent, ...]:
+        """The events of the pending message (the next line starts a new one)."""
+        current = self.current
+        if current is None:
+            return ()
+        self.current = None
+        return self.messages.message(
+            current,
+            current["severity"],
+            "\n".join(self.lines),
+            _detail(self.detail) if self.detail else None,
+            self.start,
+        )
+
+
+def read_stderr_lines(
     stream: IO[str],
     *,
     source: str,
@@ -276,71 +377,236 @@ def read_stderr(
     first_line: int = 1,
     prefix: str | None = None,
 ) -> Iterator[QueryEvent]:
-    """Events from a stderr log whose lines start with ``prefix`` (default: Debian's)."""
-    regex = prefix_regex(prefix or DEFAULT_PREFIX)
-    names = frozenset(regex.groupindex)
+    """The stderr log read line by line: :func:`read_stderr`'s reference (same events)."""
+    state = _StderrLines(source, stats, errors, prefix)
+    n = 0
 
-    def get(match: Any, key: str) -> Any:
-        return match[key] if key in names else None
+    def counted(lines: Iterable[str]) -> Iterator[str]:
+        nonlocal n
+        for n, line in enumerate(lines, 1):  # noqa: B007 (n is read after the loop)
+            yield line
 
-    ts_user_db = None
-    if {"ts", "user", "db"} <= names:  # the usual prefixes: the three fields in one C call
+    yield from state.feed(counted(stream), first_line)
+    yield from state.flush()
+    yield from state.messages.finish()
+    stats.lines += n
 
-        def ts_user_db(match: Any) -> tuple[Any, Any, Any]:
-            return match.group("ts", "user", "db")  # type: ignore[no-any-return]
 
-    messages = _Messages(stats, source, get, ts_user_db)
-    message = messages.message
-    current: Any = None
-    lines: list[str] = []
-    detail: list[tuple[str, str]] = []
-    start = 0
-    lineno = first_line - 1
+def read_stderr(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    prefix: str | None = None,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent]:
+    """Events from a stderr log whose lines start with ``prefix`` (default: Debian's).
 
-    for lineno, raw in enumerate(stream, first_line):  # lineno is used after the loop too
-        line = raw.rstrip("\r\n")
-        m = regex.match(line)
-        if m is None:
-            # PostgreSQL indents every continuation line of a message with a tab
-            if current is not None and line.startswith("\t"):
-                if detail:
-                    sev, text = detail[-1]
-                    detail[-1] = (sev, text + "\n" + line[1:])
-                else:
-                    lines.append(line[1:])
-            elif not line.strip():
-                stats.skip("blank line")
-            else:
-                stats.bad(errors, f"{source}:{lineno}", "line does not match the log_line_prefix")
+    Reads ~1 MB at a time; where a chunk holds only one-line messages, every
+    ``duration: ... statement:`` line is taken by one regular expression over the chunk;
+    the rest goes through the line-by-line reader, which gives the same events.
+    """
+    for item in read_stderr_batches(
+        stream,
+        source=source,
+        stats=stats,
+        errors=errors,
+        first_line=first_line,
+        prefix=prefix,
+        chunk_size=chunk_size,
+    ):
+        if type(item) is EventBatch:
+            yield from item.events()
+        else:
+            yield item  # type: ignore[misc]  # not a batch
+
+
+# Lines that send a chunk through the line reader: continuation lines, a message's
+# DETAIL/HINT/... lines (which attach to it), statements logged before their duration
+# (log_statement). Searched for in what the entry pattern leaves, not in the whole chunk.
+_NOT_ONE_LINE: Final = re.compile(
+    r"\t|(?:DETAIL|HINT|CONTEXT|STATEMENT|QUERY):  |LOG:  (?:statement: |execute )"
+)
+_ATTACHED: Final = frozenset(("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY"))
+
+
+def read_stderr_batches(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    prefix: str | None = None,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent | EventBatch]:
+    """:func:`read_stderr`, with runs of ``duration: ... statement:`` lines as
+    :class:`~backendperf.events.EventBatch` columns (what
+    :class:`~backendperf.workload.Workload` reads fastest)."""
+    state = _StderrLines(source, stats, errors, prefix)
+    chunks = _StderrChunks(state, prefix or DEFAULT_PREFIX)
+    lineno = first_line  # number of the first line in ``buf``
+    carry = ""
+    eof = False
+    while not eof:
+        chunk = stream.read(chunk_size)
+        eof = not chunk
+        buf = carry + chunk
+        if not buf:
+            break
+        # The last whole line (and any part of the next) waits for the next chunk: the lines
+        # here are then each followed by a whole line, which may be a DETAIL or continuation.
+        limit = len(buf) if eof else buf.rfind("\n", 0, buf.rfind("\n")) + 1
+        if limit <= 0:
+            carry = buf
             continue
-        fields = m  # a Match: no dict per line (``get`` reads the groups this prefix has)
-        severity = fields["severity"]
-        if (
-            current is not None
-            and severity in ("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY")
-            and get(fields, "pid") == get(current, "pid")
-        ):
-            detail.append((severity, fields["message"]))
+        carry = buf[limit:]
+        body = buf[:limit]
+        items = None
+        if chunks.entry is not None and not state.messages.waiting and "\r" not in body:
+            # A message ends at the next line with the prefix (not a DETAIL line): until
+            # one is here, the last statement might still get one, after blank lines.
+            m = state.regex.match(carry)
+            settled = eof or (m is not None and m["severity"] not in _ATTACHED)
+            items = chunks.chunk(body, lineno, settled)
+        if items is None:  # lines that attach to others: the line reader reads the chunk
+            lines = io.StringIO(body, newline="").readlines()
+            yield from state.feed(lines, lineno)
+            lineno += len(lines)
             continue
-        if current is not None:  # the previous message is complete
-            yield from message(
-                current,
-                current["severity"],
-                lines[0] if len(lines) == 1 else "\n".join(lines),
-                _detail(detail) if detail else None,
-                start,
+        yield from items
+        lineno += body.count("\n") + (body[-1] != "\n")
+    yield from state.flush()
+    yield from state.messages.finish()
+    stats.lines += lineno - first_line
+
+
+class _StderrChunks:
+    """The column path of :func:`read_stderr_batches`: chunks of one-line messages."""
+
+    def __init__(self, state: _StderrLines, prefix: str) -> None:
+        self.state = state
+        self.stamps: dict[str, dt.datetime | None] = {}
+        body = _prefix_body(prefix)
+        # A lazy field (%a, %i, %b) could end elsewhere than the line reader's reading.
+        lazy = "*?" in body or "+?" in body
+        self.entry: re.Pattern[str] | None = None
+        if not lazy:
+            self.entry = re.compile(
+                rf"(?<![^\n]){body}\s*LOG:  duration: (?P<ms>\d+(?:\.\d+)?) ms  "
+                r"(?:statement|execute)(?: [^:\n]*)?:[^\S\n]?(?P<sql>.*)(?:\n|\Z)"
             )
-        current, lines, detail, start = fields, [fields["message"]], [], lineno
-    if current is not None:
-        yield from message(
-            current,
-            current["severity"],
-            "\n".join(lines),
-            _detail(detail) if detail else None,
-            start,
-        )
-    yield from messages.finish()
-    stats.lines += lineno - first_line + 1
+            index = self.entry.groupindex
+            self.width = self.entry.groups + 1  # split(): the text before, then the groups
+            self.at = {k: index.get(k) for k in ("ts", "user", "db", "ms", "sql")}
+
+    def chunk(self, body: str, lineno: int, settled: bool) -> list[QueryEvent | EventBatch] | None:
+        """The events of ``body`` (whole lines, no ``\r``), or ``None`` when it holds lines
+        that attach to others; unless ``settled``, a line with the prefix may have to follow
+        the last statement first."""
+        state = self.state
+        assert self.entry is not None
+        parts = self.entry.split(body)
+        width = self.width
+        between = parts[0::width]
+        if any(between) and _NOT_ONE_LINE.search("".join(between)) is not None:
+            return None
+        out: list[QueryEvent | EventBatch] = []
+        n = len(between) - 1
+        tail = between[n]
+        if n and not settled and not any(map(state.regex.match, tail.split("\n"))):
+            # the last statement goes to the line reader, which keeps it pending
+            end = len(body) - len(tail)
+            between[n] = body[body.rfind("\n", 0, end - 1) + 1 :]
+            n -= 1
+        line = lineno
+        run, run_line = 0, line
+        for i, text in enumerate(between):
+            if text:  # other messages (connections, checkpoints, errors): the line reader's
+                if run < min(i, n):
+                    out.append(self._batch(parts, run, min(i, n), run_line))
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                out.extend(state.feed(lines, line))
+                line += len(lines)
+                run, run_line = i, line
+            if i < n:
+                if run == i:
+                    out.extend(state.flush())
+                line += 1
+        if run < n:
+            out.append(self._batch(parts, run, n, run_line))
+        return out
+
+    def _batch(self, parts: list[Any], a: int, b: int, first_line: int) -> EventBatch:
+        """Entries ``a`` to ``b`` (one line each, in a row) as columns."""
+        width = self.width
+
+        def col(name: str) -> list[Any] | None:
+            group = self.at[name]
+            if group is None:
+                return None
+            return parts[a * width + group : b * width : width]
+
+        n = b - a
+        sqls = list(map(str.strip, col("sql") or []))
+        ms = list(map(float, col("ms") or []))
+        stamps = col("ts")
+        ts: list[dt.datetime | None]
+        if stamps is None:
+            ts = [None] * n
+        else:
+            cache = self.stamps
+            ts = list(map(cache.get, stamps, itertools.repeat(_MISS)))  # type: ignore[arg-type]
+            if _MISS in ts:
+                if len(cache) > 50_000:
+                    cache.clear()
+                for i, text in enumerate(stamps):
+                    if ts[i] is _MISS:  # busy logs repeat a millisecond many times
+                        when = cache.get(text, _MISS)
+                        if when is _MISS:
+                            when = cache[text] = parse_ts(text)
+                        ts[i] = when
+        users = _who(col("user"), n)
+        dbs = _who(col("db"), n)
+        source = self.state.source
+
+        def event(i: int) -> QueryEvent:
+            # QueryEvent's fields in order (see events.logged)
+            return QueryEvent(
+                sqls[i],
+                ms[i],
+                ts[i],
+                None,
+                None,
+                None,
+                None,
+                "postgresql",
+                dbs[i],
+                users[i],
+                None,
+                None,
+                1,
+                f"{source}:{first_line + i}",
+                {},
+            )
+
+        return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
+
+
+_MISS: Final = object()
+
+
+def _who(column: list[Any] | None, n: int) -> list[Any]:
+    """User or database names as events carry them (``[unknown]`` or empty: ``None``)."""
+    if column is None:
+        return [None] * n
+    if "[unknown]" in column or "" in column or None in column:
+        return [_clean(v) for v in column]
+    return column
 
 
 def _detail(parts: list[tuple[str, str]]) -> str | None:
