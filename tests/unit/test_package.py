@@ -29,6 +29,22 @@ def test_import_is_cheap() -> None:
     assert out.strip() == "[]"
 
 
+def test_root_import_leaves_the_cache_api_for_first_use() -> None:
+    """`backendperf digest` starts without asyncio: the cache API loads when first named."""
+    code = (
+        "import sys, backendperf;"
+        "before = 'asyncio' in sys.modules or 'backendperf.cache' in sys.modules;"
+        "from backendperf import cached;"
+        "print(before, cached.__module__, 'backendperf.cache' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "backendperf.cache.decorator", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        backendperf.nope  # noqa: B018
+
+
 def test_all_is_sorted_and_complete() -> None:
     """__all__ is sorted, every name resolves, and no public name is missing from it."""
     assert backendperf.__all__ == sorted(backendperf.__all__)

@@ -16,7 +16,6 @@ fingerprint keeps counters, a log-bucket quantile sketch (1% relative error) and
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
 from collections import Counter
@@ -427,18 +426,19 @@ class Workload:
         return self
 
     def _add_batch(self, batch: EventBatch) -> None:
-        """The events of ``batch``, grouped by fingerprint in C (a sort and ``groupby``), each
+        """The events of ``batch``, grouped by fingerprint (a batch holds a few dozen), each
         group added column by column."""
         hits = self._fp(batch.dialect).many(batch.statements)
-        fids = list(map(operator.itemgetter(0), hits))
-        order = sorted(range(len(fids)), key=fids.__getitem__)  # stable: rows stay in order
+        groups: dict[str, list[int]] = {}
+        for row, (fid, _) in enumerate(hits):  # the one loop per event
+            rows = groups.get(fid)
+            if rows is None:
+                groups[fid] = [row]
+            else:
+                rows.append(row)
         stats = self.stats
         shared = _Shared.of(batch)
-        start = 0
-        for fid, group in itertools.groupby(map(fids.__getitem__, order)):
-            size = len(list(group))
-            rows = order[start : start + size]
-            start += size
+        for fid, rows in groups.items():
             per_fp = stats.get(fid)
             if per_fp is None:
                 per_fp = stats[fid] = FingerprintStats(fid, hits[rows[0]][1], batch.dialect)

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO, TYPE_CHECKING
 
+from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["ErrorLevel", "ReadStats", "open_binary", "open_text"]
+    from backendperf.events import QueryEvent
+
+__all__ = ["ErrorLevel", "ReadStats", "chunks", "events_of", "open_binary", "open_text"]
 
 logger = logging.getLogger("backendperf")
 
@@ -95,3 +99,34 @@ def open_text(path: str | os.PathLike[str]) -> IO[str]:
     return io.TextIOWrapper(
         open_binary(path), encoding="utf-8", errors="backslashreplace", newline=""
     )
+
+
+def events_of(items: Iterable[QueryEvent | EventBatch]) -> Iterator[QueryEvent]:
+    """A reader's items with every :class:`~backendperf.events.EventBatch` spelled out as its
+    events (for callers that want one event at a time)."""
+    for item in items:
+        if isinstance(item, EventBatch):
+            yield from item.events()
+        else:
+            yield item
+
+
+def chunks(stream: IO[str], size: int, cut: Callable[[str], int]) -> Iterator[tuple[str, str]]:
+    """``stream`` in pieces that end where ``cut(text)`` says: an offset into the text read
+    and not yet handed out (``<= 0``: read on), whose rest starts the next piece. Yields
+    ``(piece, the text read after it)``; the last piece, all that is left at the end of the
+    stream, comes with ``""``."""
+    carry = ""
+    while True:
+        chunk = stream.read(size)
+        buf = carry + chunk
+        if not chunk:
+            if buf:
+                yield buf, ""
+            return
+        limit = cut(buf)
+        if limit <= 0:
+            carry = buf  # one entry longer than what was read: read on
+            continue
+        carry = buf[limit:]
+        yield buf[:limit], carry

@@ -10,7 +10,7 @@ import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from backendperf.events import EventBatch, QueryEvent, logged
-from backendperf.workload.readers.base import ErrorLevel, ReadStats
+from backendperf.workload.readers.base import ErrorLevel, ReadStats, chunks, events_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -219,7 +219,7 @@ def read_slow_lines(
 # them (normally empty). What the pattern does not take (other header lines, comments,
 # banners, odd ``use``/``SET`` lines, CRLF) goes through the line reader, so both give the
 # same events (a Hypothesis test holds them to it).
-_ENTRY: Final = re.compile(
+_ENTRY_PATTERN: Final = (
     r"(?<![^\n])"  # at a line start
     r"(?:\# Time: (.*)\n)?"  # 1
     r"\# User@Host: ([^\[\s]*)\[[^\]\n]*\] @ .*\n"  # 2: user
@@ -232,8 +232,19 @@ _ENTRY: Final = re.compile(
     r"(?!(?i:use |set timestamp=))"  # the line reader reads those lines differently
     r"((?:[^#\n].*\n|\n)+?)"  # 12: the statement
     r"(?=\# Time: |\# User@Host: |\Z)"
+)  # (``.`` is ``[^\n]``, and the regex engine runs it faster)
+_ENTRY: Final = re.compile(_ENTRY_PATTERN)
+# The columns the workload aggregates: thread id, lock time and rows affected are only read
+# again (with _ENTRY) for the events that are built, so split() makes 3 strings less each.
+_COLUMNS: Final = re.compile(
+    _ENTRY_PATTERN.replace(r"Thread_id: (\d+)", r"Thread_id: \d+")
+    .replace(rf"Lock_time: ({_SECONDS[1:-1]})", rf"Lock_time: (?:{_SECONDS[1:-1]})")
+    .replace(r"Rows_affected: (\d+)", r"Rows_affected: \d+")
 )
-_FIELDS: Final = 13  # split() returns the text before each entry, then its 12 groups
+# split() returns the text before each entry, then its groups: time, user, schema, query
+# time, rows sent, rows examined, use, timestamp, statement
+_C_TIME, _C_USER, _C_SCHEMA, _C_QT, _C_SENT, _C_EXAMINED, _C_USE, _C_STAMP, _C_SQL = range(1, 10)
+_FIELDS: Final = 10
 # Statement lines the line reader reads as a server banner (all statements searched first).
 _BANNER_IN: Final = re.compile(r"\nTime|, Version: |\nTcp port:")
 _ODD_FIRST: Final = frozenset(("", "-", "#", "/", ";"))  # maybe only a comment
@@ -255,18 +266,16 @@ def read_slow(
     regex engine walks the 5-8 lines of every entry in C); anything unusual goes through the
     line-by-line reader, which gives the same events.
     """
-    for item in read_slow_batches(
-        stream,
-        source=source,
-        stats=stats,
-        errors=errors,
-        first_line=first_line,
-        chunk_size=chunk_size,
-    ):
-        if type(item) is EventBatch:
-            yield from item.events()
-        else:
-            yield item  # type: ignore[misc]  # not a batch
+    return events_of(
+        read_slow_batches(
+            stream,
+            source=source,
+            stats=stats,
+            errors=errors,
+            first_line=first_line,
+            chunk_size=chunk_size,
+        )
+    )
 
 
 def read_slow_batches(
@@ -282,24 +291,9 @@ def read_slow_batches(
     columns instead of one event each (what :class:`~backendperf.workload.Workload` reads
     fastest)."""
     reader = _SlowChunks(source, stats, errors)
-    lineno = first_line  # number of the first line in ``buf``
-    carry = ""
-    eof = False
-    while not eof:
-        chunk = stream.read(chunk_size)
-        eof = not chunk
-        buf = carry + chunk
-        if not buf:
-            break
-        if eof:
-            limit = len(buf)
-        else:  # complete entries only: stop before the last entry start in the buffer
-            limit = _last_entry_start(buf)
-            if limit <= 0:
-                carry = buf  # one entry longer than the chunk: read on
-                continue
-        carry = buf[limit:]
-        body = buf[:limit]
+    lineno = first_line  # number of the first line of ``body``
+    # complete entries only: each piece ends before the last entry start read
+    for body, _ in chunks(stream, chunk_size, _last_entry_start):
         if "\r" in body:  # CR/CRLF line ends: the line reader splits and strips them
             lines = io.StringIO(body, newline="").readlines()
             yield from reader.lines.feed(lines, lineno)
@@ -324,9 +318,9 @@ class _SlowChunks:
 
     def chunk(self, body: str, lineno: int) -> list[QueryEvent | EventBatch]:
         """The events of ``body`` (whole lines, ``\n`` ends; its first line is ``lineno``)."""
-        parts = _ENTRY.split(body)
+        parts = _COLUMNS.split(body)
         between = parts[0::_FIELDS]
-        sqls = parts[12::_FIELDS]
+        sqls = parts[_C_SQL::_FIELDS]
         n = len(sqls)
         # the event texts, in C loops: stripped, without the final ``;``
         texts: list[str] = list(
@@ -343,34 +337,34 @@ class _SlowChunks:
         if not odd and not any(between) and not _header_only(lines):
             self._flush(out)
             if n:
-                starts: list[int] = []
+                starts: list[tuple[int, int]] = []
 
-                def line_of(i: int) -> int:  # counted only when an event is built
+                def where(i: int) -> tuple[int, int]:  # found only when an event is built
                     if not starts:
-                        starts.extend(_entry_lines(body, lineno))
+                        starts.extend(_entry_starts(body, lineno))
                     return starts[i]
 
-                out.append(self._batch(parts, texts, 0, n, line_of))
+                out.append(self._batch(body, parts, texts, 0, n, where))
             return out
         # Something unusual: entry by entry, the usual ones still in runs of columns.
-        spans = [m.span() for m in _ENTRY.finditer(body)]  # the same matches as split's
-        entry_line = [0] * n
+        spans = [m.span() for m in _COLUMNS.finditer(body)]  # the same matches as split's
+        entry_at = [(0, 0)] * n  # (line, offset) of each entry's event
         line = lineno
         run = 0  # the current run of usual entries
         for i in range(n):
             text = between[i]
             if text:  # lines the pattern did not take: the line reader's
                 if run < i:
-                    out.append(self._batch(parts, texts, run, i, entry_line.__getitem__))
+                    out.append(self._batch(body, parts, texts, run, i, entry_at.__getitem__))
                 fed = _split_lines(text)
                 out.extend(lines.feed(fed, line))
                 line += len(fed)
                 run = i
             start, end = spans[i]
-            entry_line[i] = line + (parts[i * _FIELDS + 1] is not None)  # after ``# Time:``
+            entry_at[i] = (line + (parts[i * _FIELDS + _C_TIME] is not None), start)  # after # Time
             if i in odd or _header_only(lines):
                 if run < i:
-                    out.append(self._batch(parts, texts, run, i, entry_line.__getitem__))
+                    out.append(self._batch(body, parts, texts, run, i, entry_at.__getitem__))
                 fed = _split_lines(body[start:end])
                 out.extend(lines.feed(fed, line))
                 line += len(fed)
@@ -380,7 +374,7 @@ class _SlowChunks:
                 self._flush(out)
             line += body.count("\n", start, end)
         if run < n:
-            out.append(self._batch(parts, texts, run, n, entry_line.__getitem__))
+            out.append(self._batch(body, parts, texts, run, n, entry_at.__getitem__))
         if between[n]:
             out.extend(lines.feed(_split_lines(between[n]), line))
         return out
@@ -393,19 +387,25 @@ class _SlowChunks:
                 out.append(event)
 
     def _batch(
-        self, parts: list[Any], texts: list[str], a: int, b: int, line_of: Callable[[int], int]
+        self,
+        body: str,
+        parts: list[Any],
+        texts: list[str],
+        a: int,
+        b: int,
+        where: Callable[[int], tuple[int, int]],
     ) -> EventBatch:
-        """Entries ``a`` to ``b`` of a split chunk as columns (``line_of(i)``: where entry
-        ``i`` of the chunk starts)."""
+        """Entries ``a`` to ``b`` of a split chunk as columns (``where(i)``: the line where
+        entry ``i`` of the chunk starts, and its offset in ``body``)."""
 
         def col(group: int) -> list[Any]:
             return parts[a * _FIELDS + group : b * _FIELDS : _FIELDS]
 
         state = self.lines
         n = b - a
-        times, users, threads, schemas = col(1), col(2), col(3), col(4)
-        qts, lts, sent, examined, affected = col(5), col(6), col(7), col(8), col(9)
-        uses, stamps = col(10), col(11)
+        times, users, schemas = col(_C_TIME), col(_C_USER), col(_C_SCHEMA)
+        qts, sent, examined = col(_C_QT), col(_C_SENT), col(_C_EXAMINED)
+        uses, stamps = col(_C_USE), col(_C_STAMP)
         ms = list(map(operator.mul, map(float, qts), itertools.repeat(1000.0)))
         ts: list[dt.datetime | None] = list(map(self.stamps.get, stamps))
         if None in ts:  # a value not seen before, or an entry without SET timestamp
@@ -427,11 +427,15 @@ class _SlowChunks:
         source = self.source
 
         def event(i: int) -> QueryEvent:
-            extra: dict[str, Any] = {"Lock_time": float(lts[i])}
-            if affected[i] is not None:
-                extra["Rows_affected"] = int(affected[i])
-            if threads[i] is not None:
-                extra["Thread_id"] = int(threads[i])
+            line, offset = where(a + i)
+            m = _ENTRY.match(body, offset)  # the fields only events carry
+            assert m is not None  # split() matched here
+            thread, lock, affected = m.group(3, 6, 9)
+            extra: dict[str, Any] = {"Lock_time": float(lock)}
+            if affected is not None:
+                extra["Rows_affected"] = int(affected)
+            if thread is not None:
+                extra["Thread_id"] = int(thread)
             # QueryEvent's fields in order (see events.logged)
             return QueryEvent(
                 statements[i],
@@ -447,7 +451,7 @@ class _SlowChunks:
                 None,
                 None,
                 1,
-                f"{source}:{line_of(a + i)}",
+                f"{source}:{line}",
                 extra,
             )
 
@@ -480,13 +484,17 @@ def _comment_only(sql: str) -> bool:
     return (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text) is not None
 
 
-def _entry_lines(body: str, first_line: int) -> list[int]:
-    """The line of each ``# User@Host:`` line in ``body`` (where each entry's event starts),
-    counted in C loops: the k-th one follows the newlines of the pieces before it, and k
-    newlines of the separators."""
-    pieces = ("\n" + body).split("\n# User@Host: ")
+def _entry_starts(body: str, first_line: int) -> list[tuple[int, int]]:
+    """The line and offset of each ``# User@Host:`` line in ``body`` (where each entry's event
+    starts), in C loops: the k-th follows the text of the pieces before it, and k
+    separators."""
+    sep = "\n# User@Host: "
+    pieces = ("\n" + body).split(sep)
     newlines = itertools.accumulate(map(str.count, pieces, itertools.repeat("\n")))
-    return list(map(operator.add, newlines, itertools.count(first_line)))[:-1]
+    lengths = itertools.accumulate(map(len, pieces))
+    lines = map(operator.add, newlines, itertools.count(first_line))
+    offsets = map(operator.add, lengths, itertools.count(0, len(sep)))
+    return list(zip(lines, offsets, strict=False))[:-1]  # the last piece starts none
 
 
 def _header_only(lines: _SlowLines) -> bool:

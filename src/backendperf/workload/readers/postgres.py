@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from backendperf.events import EventBatch, QueryEvent
-from backendperf.workload.readers.base import ErrorLevel, ReadStats
+from backendperf.workload.readers.base import ErrorLevel, ReadStats, chunks, events_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -408,19 +408,17 @@ def read_stderr(
     ``duration: ... statement:`` line is taken by one regular expression over the chunk;
     the rest goes through the line-by-line reader, which gives the same events.
     """
-    for item in read_stderr_batches(
-        stream,
-        source=source,
-        stats=stats,
-        errors=errors,
-        first_line=first_line,
-        prefix=prefix,
-        chunk_size=chunk_size,
-    ):
-        if type(item) is EventBatch:
-            yield from item.events()
-        else:
-            yield item  # type: ignore[misc]  # not a batch
+    return events_of(
+        read_stderr_batches(
+            stream,
+            source=source,
+            stats=stats,
+            errors=errors,
+            first_line=first_line,
+            prefix=prefix,
+            chunk_size=chunk_size,
+        )
+    )
 
 
 # Lines that send a chunk through the line reader: continuation lines, a message's
@@ -446,31 +444,18 @@ def read_stderr_batches(
     :class:`~backendperf.events.EventBatch` columns (what
     :class:`~backendperf.workload.Workload` reads fastest)."""
     state = _StderrLines(source, stats, errors, prefix)
-    chunks = _StderrChunks(state, prefix or DEFAULT_PREFIX)
-    lineno = first_line  # number of the first line in ``buf``
-    carry = ""
-    eof = False
-    while not eof:
-        chunk = stream.read(chunk_size)
-        eof = not chunk
-        buf = carry + chunk
-        if not buf:
-            break
-        # The last whole line (and any part of the next) waits for the next chunk: the lines
-        # here are then each followed by a whole line, which may be a DETAIL or continuation.
-        limit = len(buf) if eof else buf.rfind("\n", 0, buf.rfind("\n")) + 1
-        if limit <= 0:
-            carry = buf
-            continue
-        carry = buf[limit:]
-        body = buf[:limit]
+    columns = _StderrChunks(state, prefix or DEFAULT_PREFIX)
+    lineno = first_line  # number of the first line of ``body``
+    # Each piece ends before the last whole line read: every line in it is followed by a
+    # whole line, which may be a DETAIL or continuation line that attaches to it.
+    for body, carry in chunks(stream, chunk_size, _before_last_line):
         items = None
-        if chunks.entry is not None and not state.messages.waiting and "\r" not in body:
+        if columns.entry is not None and not state.messages.waiting and "\r" not in body:
             # A message ends at the next line with the prefix (not a DETAIL line): until
             # one is here, the last statement might still get one, after blank lines.
             m = state.regex.match(carry)
-            settled = eof or (m is not None and m["severity"] not in _ATTACHED)
-            items = chunks.chunk(body, lineno, settled)
+            settled = not carry or (m is not None and m["severity"] not in _ATTACHED)
+            items = columns.chunk(body, lineno, settled)
         if items is None:  # lines that attach to others: the line reader reads the chunk
             lines = io.StringIO(body, newline="").readlines()
             yield from state.feed(lines, lineno)
@@ -481,6 +466,10 @@ def read_stderr_batches(
     yield from state.flush()
     yield from state.messages.finish()
     stats.lines += lineno - first_line
+
+
+def _before_last_line(buf: str) -> int:
+    return buf.rfind("\n", 0, buf.rfind("\n")) + 1
 
 
 class _StderrChunks:
