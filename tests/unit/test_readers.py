@@ -262,3 +262,55 @@ def test_custom_log_line_prefix(tmp_path: pathlib.Path) -> None:
         ("SELECT 1", 3.5, "app", "shop"),
         ("SELECT 2", 1.5, "app", "shop"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "line"),
+    [
+        ("%t [%p]: user=%u,db=%d ", "2026-11-28 06:55:{s:02d} UTC [4{p}]: user=app,db=shop "),
+        ("%m %h %p ", "2026-11-28 06:55:{s:02d}.125 UTC 10.0.0.7 4{p} "),
+        ("%n [%p] ", "1795886{s:03d}.125 [4{p}] "),  # no %m/%t: events without a time
+        ("%t [%p] %a ", "2026-11-28 06:55:{s:02d} UTC [4{p}] psql "),  # a lazy field: lines
+    ],
+)
+def test_chunked_stderr_reader_with_other_prefixes(prefix: str, line: str) -> None:
+    """Under any log_line_prefix, the chunked reader (and its column batches) gives the line
+    reader's events: statements with durations, a DETAIL line for one of them, others."""
+    import io
+
+    from backendperf.workload.readers.postgres import (
+        read_stderr,
+        read_stderr_batches,
+        read_stderr_lines,
+    )
+
+    bodies = [
+        "LOG:  duration: {ms} ms  statement: SELECT * FROM t WHERE id = {s}",
+        "LOG:  duration: {ms} ms  execute <unnamed>: SELECT * FROM t WHERE id = $1",
+        "DETAIL:  parameters: $1 = '{s}'",
+        "LOG:  checkpoint starting: time",
+    ]
+    # the first half without DETAIL lines (columns), the second with them (the line reader)
+    text = "".join(
+        line.format(s=i % 60, p=i % 3)
+        + bodies[(i * 7) % 4 if i >= 1500 else (0, 1, 0, 3)[i % 4]].format(ms=i / 8, s=i)
+        + "\n"
+        for i in range(3000)
+    )
+
+    def run(fn: Any, **kwargs: Any) -> tuple[list[Any], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        return list(fn(stream, source="f", stats=stats, prefix=prefix, **kwargs)), stats
+
+    events, stats = run(read_stderr_lines)
+    assert len(events) > 1000 and not stats.malformed
+    assert run(read_stderr, chunk_size=4096) == (events, stats)
+    batched, _ = run(read_stderr_batches, chunk_size=4096)
+    lazy = "%a" in prefix
+    assert any(type(b) is not QueryEvent for b in batched) is not lazy
+    one_by_one = Workload().extend(events)
+    columns = Workload().extend(batched)
+    assert {f: (s.count, round(s.total_ms, 6), s.samples) for f, s in one_by_one.stats.items()} == {
+        f: (s.count, round(s.total_ms, 6), s.samples) for f, s in columns.stats.items()
+    }
