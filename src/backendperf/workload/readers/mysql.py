@@ -337,12 +337,13 @@ class _SlowChunks:
         if not odd and not any(between) and not _header_only(lines):
             self._flush(out)
             if n:
-                starts: list[tuple[int, int]] = []
+                starts: list[tuple[list[int], list[int]]] = []
 
                 def where(i: int) -> tuple[int, int]:  # found only when an event is built
                     if not starts:
-                        starts.extend(_entry_starts(body, lineno))
-                    return starts[i]
+                        starts.append(_entry_starts(body, lineno))
+                    at_line, at_offset = starts[0]
+                    return at_line[i], at_offset[i]
 
                 out.append(self._batch(body, parts, texts, 0, n, where))
             return out
@@ -484,17 +485,20 @@ def _comment_only(sql: str) -> bool:
     return (not text or text[0] in "-#/;") and _ONLY_COMMENT.match(text) is not None
 
 
-def _entry_starts(body: str, first_line: int) -> list[tuple[int, int]]:
-    """The line and offset of each ``# User@Host:`` line in ``body`` (where each entry's event
-    starts), in C loops: the k-th follows the text of the pieces before it, and k
-    separators."""
+def _entry_starts(body: str, first_line: int) -> tuple[list[int], list[int]]:
+    """The line and the offset of each ``# User@Host:`` line in ``body`` (where each entry's
+    event starts), in C loops: the k-th separator follows the text of the pieces before it
+    and k separators."""
     sep = "\n# User@Host: "
-    pieces = ("\n" + body).split(sep)
+    pieces = body.split(sep)[:-1]
+    ends = itertools.accumulate(map(len, pieces))
     newlines = itertools.accumulate(map(str.count, pieces, itertools.repeat("\n")))
-    lengths = itertools.accumulate(map(len, pieces))
-    lines = map(operator.add, newlines, itertools.count(first_line))
-    offsets = map(operator.add, lengths, itertools.count(0, len(sep)))
-    return list(zip(lines, offsets, strict=False))[:-1]  # the last piece starts none
+    offsets = list(map(operator.add, ends, itertools.count(1, len(sep))))
+    lines = list(map(operator.add, newlines, itertools.count(first_line + 1)))
+    if body.startswith(sep[1:]):  # the first entry has no newline before it
+        offsets.insert(0, 0)
+        lines.insert(0, first_line)
+    return lines, offsets
 
 
 def _header_only(lines: _SlowLines) -> bool:
