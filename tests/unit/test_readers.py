@@ -314,3 +314,17 @@ def test_chunked_stderr_reader_with_other_prefixes(prefix: str, line: str) -> No
     assert {f: (s.count, round(s.total_ms, 6), s.samples) for f, s in one_by_one.stats.items()} == {
         f: (s.count, round(s.total_ms, 6), s.samples) for f, s in columns.stats.items()
     }
+
+
+def test_unix_time_prefix_gives_event_times(tmp_path: pathlib.Path) -> None:
+    """``%n`` (Unix time with milliseconds) in the log_line_prefix dates the events."""
+    path = tmp_path / "epoch.log"
+    path.write_text(
+        "1795886114.778 [42] LOG:  duration: 3.5 ms  statement: SELECT 1\n"
+        "1795886115.001 [42] LOG:  duration: 1.5 ms  statement: SELECT 2\n"
+    )
+    evs = list(read(path, format="pg-stderr", log_line_prefix="%n [%p] "))
+    assert [e.ts.isoformat() if e.ts else None for e in evs] == [
+        "2026-11-28T17:15:14.778000+00:00",
+        "2026-11-28T17:15:15.001000+00:00",
+    ]

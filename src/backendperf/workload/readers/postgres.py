@@ -47,7 +47,7 @@ SEVERITIES: Final = (
 _ESCAPES: Final = {
     "m": r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z+\-0-9]+)?)",
     "t": r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z+\-0-9]+)?)",
-    "n": r"(?P<epoch>\d+\.\d+)",
+    "n": r"(?P<ts>\d+\.\d+)",  # Unix time: parse_ts reads both
     "p": r"(?P<pid>\d+)",
     "u": r"(?P<user>\[unknown\]|[^@\s,\]]*)",
     "d": r"(?P<db>\[unknown\]|[^@\s,\]]*)",
@@ -142,9 +142,19 @@ def parse_parameters(detail: str) -> tuple[Any, ...] | None:
 
 
 def parse_ts(text: str | None) -> dt.datetime | None:
-    """A PostgreSQL log timestamp (``2026-11-28 06:55:14.778 UTC``); naive for unknown zones."""
+    """A PostgreSQL log timestamp (``2026-11-28 06:55:14.778 UTC``, or Unix time from ``%n``:
+    ``1795886114.778``); naive for unknown zones.
+
+    >>> parse_ts("1795886114.778") == parse_ts("2026-11-28 17:15:14.778 UTC")
+    True
+    """
     if not text:
         return None
+    if "-" not in text and ":" not in text:  # %n
+        try:
+            return dt.datetime.fromtimestamp(float(text), dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return None
     parts = text.split(" ")
     stamp = " ".join(parts[:2])
     zone = parts[2] if len(parts) > 2 else ""
