@@ -5,13 +5,14 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import logging
 import lzma
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Final, TypeVar
 
 from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
@@ -22,7 +23,16 @@ if TYPE_CHECKING:
 
     from backendperf.events import QueryEvent
 
-__all__ = ["ErrorLevel", "ReadStats", "chunks", "events_of", "open_binary", "open_text"]
+__all__ = [
+    "ErrorLevel",
+    "ReadStats",
+    "chunks",
+    "events_of",
+    "open_binary",
+    "open_text",
+    "parse_each",
+    "split_lines",
+]
 
 logger = logging.getLogger("backendperf")
 
@@ -130,3 +140,31 @@ def chunks(stream: IO[str], size: int, cut: Callable[[str], int]) -> Iterator[tu
             continue
         carry = buf[limit:]
         yield buf[:limit], carry
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` (``\n``-ended; no empty line after the last ``\n``)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+_T = TypeVar("_T")
+_MISS: Final = object()
+
+
+def parse_each(cache: dict[str, _T], texts: list[str], parse: Callable[[str], _T]) -> list[_T]:
+    """``parse(text)`` for each of ``texts``: looked up in ``cache`` in one C loop, and each
+    text not there parsed once (logs repeat a time many times). ``cache`` is bounded."""
+    out: list[object] = list(map(cache.get, texts, itertools.repeat(_MISS)))
+    if _MISS in out:
+        if len(cache) > 50_000:
+            cache.clear()
+        for i, text in enumerate(texts):
+            if out[i] is _MISS:
+                value = cache.get(text, _MISS)
+                if value is _MISS:
+                    value = cache[text] = parse(text)
+                out[i] = value
+    return out  # type: ignore[return-value]  # every _MISS replaced

@@ -10,7 +10,14 @@ import re
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from backendperf.events import EventBatch, QueryEvent, logged
-from backendperf.workload.readers.base import ErrorLevel, ReadStats, chunks, events_of
+from backendperf.workload.readers.base import (
+    ErrorLevel,
+    ReadStats,
+    chunks,
+    events_of,
+    parse_each,
+    split_lines,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -357,7 +364,7 @@ class _SlowChunks:
             if text:  # lines the pattern did not take: the line reader's
                 if run < i:
                     out.append(self._batch(body, parts, texts, run, i, entry_at.__getitem__))
-                fed = _split_lines(text)
+                fed = split_lines(text)
                 out.extend(lines.feed(fed, line))
                 line += len(fed)
                 run = i
@@ -366,7 +373,7 @@ class _SlowChunks:
             if i in odd or _header_only(lines):
                 if run < i:
                     out.append(self._batch(body, parts, texts, run, i, entry_at.__getitem__))
-                fed = _split_lines(body[start:end])
+                fed = split_lines(body[start:end])
                 out.extend(lines.feed(fed, line))
                 line += len(fed)
                 run = i + 1
@@ -377,7 +384,7 @@ class _SlowChunks:
         if run < n:
             out.append(self._batch(body, parts, texts, run, n, entry_at.__getitem__))
         if between[n]:
-            out.extend(lines.feed(_split_lines(between[n]), line))
+            out.extend(lines.feed(split_lines(between[n]), line))
         return out
 
     def _flush(self, out: list[QueryEvent | EventBatch]) -> None:
@@ -408,11 +415,13 @@ class _SlowChunks:
         qts, sent, examined = col(_C_QT), col(_C_SENT), col(_C_EXAMINED)
         uses, stamps = col(_C_USE), col(_C_STAMP)
         ms = list(map(operator.mul, map(float, qts), itertools.repeat(1000.0)))
-        ts: list[dt.datetime | None] = list(map(self.stamps.get, stamps))
-        if None in ts:  # a value not seen before, or an entry without SET timestamp
+        ts: list[dt.datetime | None]
+        if None in stamps:  # an entry without SET timestamp: the last ``# Time:`` line's
             ts = self._stamps_by_entry(times, stamps)
-        elif times.count(None) != n:  # ``# Time:`` lines: the last one carries over
-            state.ts = _time_header(next(t for t in reversed(times) if t is not None))
+        else:
+            ts = parse_each(self.stamps, stamps, _unix_time)  # type: ignore[arg-type]
+            if times.count(None) != n:  # ``# Time:`` lines: the last one carries over
+                state.ts = _time_header(next(t for t in reversed(times) if t is not None))
         if uses.count(None) == n and None not in schemas and "" not in schemas:
             dbs: list[str | None] = schemas
         else:  # ``use db;`` lines change the database of later entries without a Schema
@@ -463,21 +472,17 @@ class _SlowChunks:
     ) -> list[dt.datetime | None]:
         """Each entry's time: its ``SET timestamp``, else the last ``# Time:`` line's."""
         state = self.lines
-        cache = self.stamps
-        if len(cache) > 50_000:
-            cache.clear()
+        parsed = iter(parse_each(self.stamps, [t for t in stamps if t is not None], _unix_time))
         out: list[dt.datetime | None] = []
         for time_text, stamp in zip(times, stamps, strict=True):
             if time_text is not None:
                 state.ts = _time_header(time_text)
-            if stamp is None:
-                out.append(state.ts)
-                continue
-            ts = cache.get(stamp)
-            if ts is None:
-                ts = cache[stamp] = dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
-            out.append(ts)
+            out.append(state.ts if stamp is None else next(parsed))
         return out
+
+
+def _unix_time(stamp: str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
 
 
 def _comment_only(sql: str) -> bool:
@@ -505,13 +510,6 @@ def _header_only(lines: _SlowLines) -> bool:
     """Header lines without a statement are pending: the line reader merges them into the
     next entry, so that entry must go through it too."""
     return bool(lines.header) and not lines.sql and "Query_time" not in lines.header
-
-
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def _last_entry_start(buf: str) -> int:

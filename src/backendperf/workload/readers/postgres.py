@@ -12,14 +12,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import itertools
 import json
 import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from backendperf.events import EventBatch, QueryEvent
-from backendperf.workload.readers.base import ErrorLevel, ReadStats, chunks, events_of
+from backendperf.workload.readers.base import (
+    ErrorLevel,
+    ReadStats,
+    chunks,
+    events_of,
+    parse_each,
+    split_lines,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -75,6 +81,14 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     >>> m["pid"], m["user"], m["db"], m["severity"]
     ('12511', 'postgres', 'bench', 'LOG')
     """
+    return re.compile(
+        rf"^{_prefix_body(prefix)}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL
+    )
+
+
+def _prefix_body(prefix: str) -> str:
+    """The pattern of the prefix itself (what :func:`prefix_regex` matches before the
+    severity)."""
     out: list[str] = []
     optional = False
     i = 0
@@ -100,14 +114,7 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
         i += 1
     if optional:
         out.append(")?")
-    body = "".join(out)
-    return re.compile(rf"^{body}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL)
-
-
-def _prefix_body(prefix: str) -> str:
-    """The prefix part of :func:`prefix_regex` (its pattern up to the severity)."""
-    pattern = prefix_regex(prefix).pattern
-    return pattern[1 : pattern.index(rf"\s*(?P<severity>{SEVERITIES})")]
+    return "".join(out)
 
 
 _DURATION_KIND: Final = re.compile(
@@ -287,6 +294,9 @@ def _clean(value: Any) -> str | None:
 
 # -- stderr --------------------------------------------------------------------------------
 
+# Severities of lines that attach to the message before them (same process).
+_ATTACHED: Final = frozenset(("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY"))
+
 
 class _StderrLines:
     """The stderr log's line-by-line state machine: the reference reader, and the fallback of
@@ -316,13 +326,16 @@ class _StderrLines:
         self.lines: list[str] = []
         self.detail: list[tuple[str, str]] = []
         self.start = 0
+        self.next_line = 0
 
     def feed(self, stream: Iterable[str], first_line: int) -> Iterator[QueryEvent]:
         """Events completed by the lines of ``stream`` (numbered from ``first_line``); the last
-        message stays pending until :meth:`flush`."""
+        message stays pending until :meth:`flush`. ``next_line`` is then the number after the
+        last line."""
         regex, get, message = self.regex, self.get, self.messages.message
         stats, source, errors = self.stats, self.source, self.errors
         current, lines, detail, start = self.current, self.lines, self.detail, self.start
+        lineno = first_line - 1
         try:
             for lineno, raw in enumerate(stream, first_line):
                 line = raw.rstrip("\r\n")
@@ -346,7 +359,7 @@ class _StderrLines:
                 severity = fields["severity"]
                 if (
                     current is not None
-                    and severity in ("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY")
+                    and severity in _ATTACHED
                     and get(fields, "pid") == get(current, "pid")
                 ):
                     detail.append((severity, fields["message"]))
@@ -362,6 +375,7 @@ class _StderrLines:
                 current, lines, detail, start = fields, [fields["message"]], [], lineno
         finally:
             self.current, self.lines, self.detail, self.start = current, lines, detail, start
+            self.next_line = lineno + 1
 
     def flush(self) -> tuple[QueryEvent, ...]:
         """The events of the pending message (the next line starts a new one)."""
@@ -389,17 +403,10 @@ def read_stderr_lines(
 ) -> Iterator[QueryEvent]:
     """The stderr log read line by line: :func:`read_stderr`'s reference (same events)."""
     state = _StderrLines(source, stats, errors, prefix)
-    n = 0
-
-    def counted(lines: Iterable[str]) -> Iterator[str]:
-        nonlocal n
-        for n, line in enumerate(lines, 1):  # noqa: B007 (n is read after the loop)
-            yield line
-
-    yield from state.feed(counted(stream), first_line)
+    yield from state.feed(stream, first_line)
     yield from state.flush()
     yield from state.messages.finish()
-    stats.lines += n
+    stats.lines += state.next_line - first_line
 
 
 def read_stderr(
@@ -435,9 +442,8 @@ def read_stderr(
 # DETAIL/HINT/... lines (which attach to it), statements logged before their duration
 # (log_statement). Searched for in what the entry pattern leaves, not in the whole chunk.
 _NOT_ONE_LINE: Final = re.compile(
-    r"\t|(?:DETAIL|HINT|CONTEXT|STATEMENT|QUERY):  |LOG:  (?:statement: |execute )"
+    rf"\t|(?:{'|'.join(sorted(_ATTACHED))}):  |LOG:  (?:statement: |execute )"
 )
-_ATTACHED: Final = frozenset(("DETAIL", "HINT", "CONTEXT", "STATEMENT", "QUERY"))
 
 
 def read_stderr_batches(
@@ -526,9 +532,7 @@ class _StderrChunks:
             if text:  # other messages (connections, checkpoints, errors): the line reader's
                 if run < min(i, n):
                     out.append(self._batch(parts, run, min(i, n), run_line))
-                lines = text.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
+                lines = split_lines(text)
                 out.extend(state.feed(lines, line))
                 line += len(lines)
                 run, run_line = i, line
@@ -554,21 +558,9 @@ class _StderrChunks:
         sqls = list(map(str.strip, col("sql") or []))
         ms = list(map(float, col("ms") or []))
         stamps = col("ts")
-        ts: list[dt.datetime | None]
-        if stamps is None:
-            ts = [None] * n
-        else:
-            cache = self.stamps
-            ts = list(map(cache.get, stamps, itertools.repeat(_MISS)))  # type: ignore[arg-type]
-            if _MISS in ts:
-                if len(cache) > 50_000:
-                    cache.clear()
-                for i, text in enumerate(stamps):
-                    if ts[i] is _MISS:  # busy logs repeat a millisecond many times
-                        when = cache.get(text, _MISS)
-                        if when is _MISS:
-                            when = cache[text] = parse_ts(text)
-                        ts[i] = when
+        ts: list[dt.datetime | None] = (
+            [None] * n if stamps is None else parse_each(self.stamps, stamps, parse_ts)
+        )
         users = _who(col("user"), n)
         dbs = _who(col("db"), n)
         source = self.state.source
@@ -594,9 +586,6 @@ class _StderrChunks:
             )
 
         return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
-
-
-_MISS: Final = object()
 
 
 def _who(column: list[Any] | None, n: int) -> list[Any]:
