@@ -67,8 +67,9 @@ def test_usage_golden_pairs(sql: str, expects: list[str]) -> None:
                 assert got.limit is (value == "true")
             elif name == "unindexable":
                 assert any(value in reason for _, reason in got.unindexable), got.unindexable
-            else:
-                assert getattr(got, name) == value.split(","), (name, getattr(got, name))
+            else:  # `name=` with no value: the list is empty
+                wanted = value.split(",") if value else []
+                assert getattr(got, name) == wanted, (name, getattr(got, name))
 
 
 def test_unparseable_statement_is_reported_not_raised() -> None:
@@ -176,6 +177,50 @@ def test_low_selectivity_and_small_share_are_not_suggested() -> None:
     reasons = " | ".join(n.reason for n in advice.no_suggestion)
     assert "only 4 distinct values" in reasons
     assert "below --min-share" in reasons
+
+
+def test_is_not_null_makes_a_partial_index_only_where_values_are_rare() -> None:
+    """`deleted_at IS NOT NULL` is not `IS NULL`: with statistics saying few rows have a
+    value, the index holds just those rows; without them it is a plain index that carries
+    the column."""
+    sql = "SELECT id FROM users WHERE deleted_at IS NOT NULL AND created_at < '{i}' LIMIT 10"
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    (plain,) = advise(_workload({sql: 5}), schema=schema).indexes
+    assert plain.where is None and "deleted_at" in plain.include
+    schema.tables["users"].columns["deleted_at"].null_frac = 0.95
+    (partial,) = advise(_workload({sql: 5}), schema=schema).indexes
+    assert (partial.columns, partial.where) == (("created_at",), "deleted_at IS NOT NULL")
+    assert "partial: only rows where deleted_at IS NOT NULL" in partial.reason
+    schema.tables["users"].columns["deleted_at"].null_frac = 0.5
+    (common,) = advise(_workload({sql: 5}), schema=schema).indexes
+    assert common.where is None
+
+
+def test_every_statement_is_served_or_told_why() -> None:
+    """Statements the --max-indexes cut leaves out, INSERTs and settings are listed with a
+    reason; a statement a suggestion serves is not listed."""
+    advice = advise(
+        _workload(
+            {
+                "SELECT * FROM orders WHERE user_id = {i}": 9,
+                "SELECT * FROM orders WHERE total = {i}": 5,
+                "INSERT INTO orders (id, user_id, status, total, created_at) "
+                "VALUES ({i}, 1, 'a', 1, now())": 2,
+                "SET statement_timeout = {i}": 1,
+                "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.id "
+                "WHERE o.user_id = {i}": 3,
+            }
+        ),
+        schema=SCHEMA,
+        max_indexes=1,
+    )
+    (suggestion,) = advice.indexes
+    assert suggestion.columns == ("user_id",)
+    why = {n.normalized: n.reason for n in advice.no_suggestion}
+    assert len(advice.no_suggestion) == len(why) == 3, why
+    assert "--max-indexes 1 went to" in why["select * from orders where total = ?"]
+    assert any(r.startswith("an INSERT finds no rows") for r in why.values())
+    assert any(r.startswith("not a query on a table") for r in why.values())
 
 
 def test_write_heavy_table_is_noted() -> None:

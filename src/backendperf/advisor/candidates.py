@@ -158,6 +158,13 @@ def candidates(
         if column not in keys:
             where = f"{column} IS NULL"
             break
+    for column in use.is_not_null if where is None else ():
+        # `deleted_at IS NOT NULL` where the statistics say few rows have a value
+        col = table.column(column) if table is not None else None
+        null_frac = col.null_frac if col is not None else None
+        if column not in keys and null_frac is not None and 1.0 - null_frac <= PARTIAL_MAX_SHARE:
+            where = f"{column} IS NOT NULL"
+            break
     if where is None and fixed is not None:
         # `status = 'pending'` written in the SQL, on a column of few values where this one
         # is rare: a partial index holds just those rows, and status leaves the key

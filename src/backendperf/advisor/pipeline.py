@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from backendperf.advisor.candidates import MAX_COVER, MAX_INCLUDE, Candidate, candidates, reads
-from backendperf.advisor.report import Advice, NoSuggestion, Redundant, Suggestion, Unindexable
+from backendperf.advisor.report import (
+    NO_ROWS,
+    NOT_A_QUERY,
+    Advice,
+    NoSuggestion,
+    Redundant,
+    Suggestion,
+    Unindexable,
+)
 from backendperf.advisor.usage import StatementUsage, extract
 
 if TYPE_CHECKING:
@@ -144,12 +152,15 @@ def generate(state: State) -> State:
                     and not any("(" in c for c in candidate.columns)
                 ):
                     pick.covers[query.fingerprint] = tuple(sorted(need))
-        if not found and usage.kind in ("select", "update", "delete"):
-            reason = (
-                "only unindexable predicates"
-                if any(u.unindexable for u in usage.tables.values())
-                else "no filter, join or sort an index could serve"
-            )
+        if not found:
+            if usage.kind in ("select", "update", "delete"):
+                reason = (
+                    "only unindexable predicates"
+                    if any(u.unindexable for u in usage.tables.values())
+                    else "no filter, join or sort an index could serve"
+                )
+            else:
+                reason = NO_ROWS if usage.kind == "insert" else NOT_A_QUERY
             state.advice.no_suggestion.append(
                 NoSuggestion(query.fingerprint, query.normalized, reason)
             )
@@ -299,6 +310,13 @@ def select(state: State) -> State:
         )
     ranked = [p for p in ranked if p not in small]
     if state.max_indexes is not None:
+        for pick in ranked[state.max_indexes :]:
+            _none(
+                state,
+                pick,
+                f"{pick.candidate} is outranked: --max-indexes {state.max_indexes} went to "
+                "indexes that serve more of the workload's time",
+            )
         ranked = ranked[: state.max_indexes]
     budget = state.max_size
     for pick in list(ranked):
@@ -461,6 +479,12 @@ def hygiene(state: State) -> State:
     return state
 
 
+def account(state: State) -> State:
+    """Every statement shape is served by a suggestion or listed, with why, once."""
+    state.advice.settle({q.fingerprint: q.normalized for q in state.queries})
+    return state
+
+
 STAGES: tuple[Callable[[State], State], ...] = (
     collect,
     parse,
@@ -471,6 +495,7 @@ STAGES: tuple[Callable[[State], State], ...] = (
     select,
     redundant,
     hygiene,
+    account,
 )
 
 

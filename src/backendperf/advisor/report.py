@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from backendperf.advisor.candidates import Candidate
 
 __all__ = [
@@ -118,6 +120,13 @@ class Unindexable:
     reason: str
 
 
+NO_ROWS: Final = "an INSERT finds no rows: an index only adds to its work"
+NOT_A_QUERY: Final = "not a query on a table (a setting, transaction control or DDL)"
+NOTHING_TO_INDEX: Final = (NO_ROWS, NOT_A_QUERY)
+"""The reasons that say a statement has nothing an index could do: the text and HTML
+reports count these statements instead of listing each."""
+
+
 @dataclass(frozen=True, slots=True)
 class NoSuggestion:
     fingerprint: str
@@ -139,6 +148,44 @@ class Advice:
     skipped: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+
+    def drop(self, suggestion: Suggestion, reason: str, statements: Mapping[str, str]) -> None:
+        """Tell, for each statement of ``suggestion`` (left out), why: ``statements`` maps a
+        fingerprint to its normalized text."""
+        what = suggestion.candidate or suggestion.ddl
+        for fingerprint in suggestion.fingerprints:
+            self.no_suggestion.append(
+                NoSuggestion(fingerprint, statements.get(fingerprint, ""), f"{what}: {reason}")
+            )
+
+    def settle(self, statements: Mapping[str, str]) -> None:
+        """Keep ``no_suggestion`` true to its name: every statement shape of ``statements``
+        (fingerprint -> normalized text) that no suggestion serves is listed with its
+        reasons, once each; a statement a suggestion serves is not listed (the reasons an
+        index on its other tables was left out are noise beside the index it gets)."""
+        served = {f for s in self.indexes for f in s.fingerprints}
+        seen: set[tuple[str, str]] = set()
+        kept: list[NoSuggestion] = []
+        for n in self.no_suggestion:
+            if n.fingerprint in served or (n.fingerprint, n.reason) in seen:
+                continue
+            seen.add((n.fingerprint, n.reason))
+            kept.append(n)
+        told = {n.fingerprint for n in kept}
+        for fingerprint, normalized in statements.items():
+            if fingerprint not in served and fingerprint not in told:
+                kept.append(NoSuggestion(fingerprint, normalized, "no candidate index serves it"))
+        self.no_suggestion = kept
+
+    def _nothing_to_index(self) -> list[str]:
+        """One line per reason that says a statement has nothing to index (INSERTs,
+        settings): a test suite's log holds many such shapes (the JSON lists each)."""
+        lines = []
+        for reason in NOTHING_TO_INDEX:
+            n = sum(1 for x in self.no_suggestion if x.reason == reason)
+            if n:
+                lines.append(f"{n} statement shape{'s' if n != 1 else ''}: {reason}")
+        return lines
 
     def mark_suggested_keys(self) -> None:
         """Flag each unindexed foreign key that a suggestion leads with (again after
@@ -252,7 +299,9 @@ class Advice:
                 [
                     f"<code>{e(n.normalized[:200])}</code>: {e(n.reason)}"
                     for n in self.no_suggestion
-                ],
+                    if n.reason not in NOTHING_TO_INDEX
+                ]
+                + [e(line) for line in self._nothing_to_index()],
             ),
             section("Warnings", [e(w) for w in self.warnings]),
         ]
@@ -365,7 +414,9 @@ class Advice:
                 [
                     f"{n.normalized[:90]}{'...' if len(n.normalized) > 90 else ''} -- {n.reason}"
                     for n in self.no_suggestion
-                ],
+                    if n.reason not in NOTHING_TO_INDEX
+                ]
+                + self._nothing_to_index(),
             ),
         ]
         for title, lines in sections:

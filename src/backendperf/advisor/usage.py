@@ -319,14 +319,16 @@ def _predicate(node: exp.Expression, table_of: Any, out: StatementUsage, read: s
         return
     if isinstance(node, exp.Is):
         column = node.this
+        # `x IS NOT NULL` is Is(negate=True) in newer sqlglot, Not(Is) in older ones
+        not_null = negated != bool(node.args.get("negate"))
         if isinstance(column, exp.Column) and isinstance(node.expression, exp.Null):
             table = table_of(column)
             if table is not None:
                 use = out.usage(table)
-                target = use.is_not_null if negated else use.is_null
+                target = use.is_not_null if not_null else use.is_null
                 _add(target, column.name)
                 use.constants.setdefault(
-                    column.name, f"{column.name} IS {'NOT ' if negated else ''}NULL"
+                    column.name, f"{column.name} IS {'NOT ' if not_null else ''}NULL"
                 )
         return
     if negated:
