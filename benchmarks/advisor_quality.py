@@ -31,6 +31,11 @@ For each workload:
   index on the columns of each statement's predicates (both orders). It then picks greedily by
   HypoPG workload-cost reduction, stopping below 1% gain or at 10 indexes.
 
+- **lower bound**: every candidate of the pool below at once (no budget);
+- **best possible at the baseline's budget**: the cheapest set of at most the baseline's
+  index count within its bytes, by exhaustive search over that pool and its partial variants
+  (:func:`best_within`): what any B-tree advice could reach at that budget.
+
 The figures are the relative estimated workload cost (sum of EXPLAIN cost x calls with the
 indexes as HypoPG hypothetical indexes, divided by the same without them), the number of
 indexes, their total size (hypopg_relation_size), and the run time.
