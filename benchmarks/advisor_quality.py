@@ -340,21 +340,30 @@ def run_logged(url: str, queries: Q, rounds: int, log: pathlib.Path) -> None:
     log.write_text("".join(out))
 
 
-def workload_cost(
+def statement_costs(
     conn: Any, statements: list[tuple[str, int]], indexes: list[str]
-) -> tuple[float, int]:
-    """(sum of EXPLAIN cost x calls, total size) with ``indexes`` as hypothetical indexes."""
+) -> tuple[list[float], int]:
+    """(EXPLAIN cost x calls of each statement, total size) with ``indexes`` as hypothetical
+    indexes."""
     conn.execute("SELECT hypopg_reset()")
     size = 0
     for ddl in indexes:
         oid = conn.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,)).fetchone()[0]
         size += conn.execute("SELECT hypopg_relation_size(%s)", (oid,)).fetchone()[0]
-    total = 0.0
-    for sql, calls in statements:
-        plan = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0]
-        total += plan[0]["Plan"]["Total Cost"] * calls
+    costs = [
+        conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0][0]["Plan"]["Total Cost"] * n
+        for sql, n in statements
+    ]
     conn.execute("SELECT hypopg_reset()")
-    return total, size
+    return costs, size
+
+
+def workload_cost(
+    conn: Any, statements: list[tuple[str, int]], indexes: list[str]
+) -> tuple[float, int]:
+    """(sum of EXPLAIN cost x calls, total size) with ``indexes`` as hypothetical indexes."""
+    costs, size = statement_costs(conn, statements, indexes)
+    return sum(costs), size
 
 
 def plain(candidate: Candidate) -> str:
@@ -412,19 +421,6 @@ def partial_variants(workload: Workload, schema: Schema, pool: set[str]) -> set[
     return out
 
 
-def each_cost(conn: Any, statements: list[tuple[str, int]], ddl: str) -> tuple[list[float], int]:
-    """Per-statement EXPLAIN cost x calls, and the size, with ``ddl`` as the only index."""
-    conn.execute("SELECT hypopg_reset()")
-    oid = conn.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,)).fetchone()[0]
-    size = conn.execute("SELECT hypopg_relation_size(%s)", (oid,)).fetchone()[0]
-    costs = [
-        conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0][0]["Plan"]["Total Cost"] * n
-        for sql, n in statements
-    ]
-    conn.execute("SELECT hypopg_reset()")
-    return costs, size
-
-
 def best_within(
     conn: Any, statements: list[tuple[str, int]], pool: set[str], count: int, budget: int
 ) -> tuple[float, list[str], int] | None:
@@ -434,14 +430,11 @@ def best_within(
     the best of its indexes (one index per table access, as these plans use), and the 50
     best estimates are costed for real with all their indexes at once. ``None`` when the
     search is too large (more than 3 million sets)."""
-    base = [
-        conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0][0]["Plan"]["Total Cost"] * n
-        for sql, n in statements
-    ]
+    base, _ = workload_cost(conn, statements, [])
     single: dict[str, tuple[list[float], int]] = {}
     for ddl in sorted(pool):
-        costs, size = each_cost(conn, statements, ddl)
-        if size <= budget and sum(costs) < sum(base) * 0.999:
+        costs, size = statement_costs(conn, statements, [ddl])
+        if size <= budget and sum(costs) < base * 0.999:
             single[ddl] = costs, size
     keep = [
         a

@@ -177,15 +177,17 @@ class Advice:
                 kept.append(NoSuggestion(fingerprint, normalized, "no candidate index serves it"))
         self.no_suggestion = kept
 
-    def _nothing_to_index(self) -> list[str]:
-        """One line per reason that says a statement has nothing to index (INSERTs,
-        settings): a test suite's log holds many such shapes (the JSON lists each)."""
-        lines = []
+    def _without_suggestion(self) -> tuple[list[NoSuggestion], list[str]]:
+        """``no_suggestion`` as the text and HTML reports show it: the entries to list, and
+        one line per reason that says a statement has nothing to index (INSERTs, settings),
+        counted, as a test suite's log holds many such shapes (the JSON lists each)."""
+        listed = [n for n in self.no_suggestion if n.reason not in NOTHING_TO_INDEX]
+        counted = []
         for reason in NOTHING_TO_INDEX:
             n = sum(1 for x in self.no_suggestion if x.reason == reason)
             if n:
-                lines.append(f"{n} statement shape{'s' if n != 1 else ''}: {reason}")
-        return lines
+                counted.append(f"{n} statement shape{'s' if n != 1 else ''}: {reason}")
+        return listed, counted
 
     def mark_suggested_keys(self) -> None:
         """Flag each unindexed foreign key that a suggestion leads with (again after
@@ -270,6 +272,7 @@ class Advice:
                 return ""
             return f"<h2>{e(title)}</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
+        listed, counted = self._without_suggestion()
         parts = [
             section(
                 "Redundant existing indexes",
@@ -296,12 +299,8 @@ class Advice:
             ),
             section(
                 "Statements without a suggestion",
-                [
-                    f"<code>{e(n.normalized[:200])}</code>: {e(n.reason)}"
-                    for n in self.no_suggestion
-                    if n.reason not in NOTHING_TO_INDEX
-                ]
-                + [e(line) for line in self._nothing_to_index()],
+                [f"<code>{e(n.normalized[:200])}</code>: {e(n.reason)}" for n in listed]
+                + [e(line) for line in counted],
             ),
             section("Warnings", [e(w) for w in self.warnings]),
         ]
@@ -385,6 +384,7 @@ class Advice:
             if len(s.statements) > 5:
                 out.append(f"   helps {len(s.statements) - 5} more statement shape(s)")
             out.extend(f"   note: {note}" for note in s.notes)
+        listed, counted = self._without_suggestion()
         sections = [
             (
                 "Redundant existing indexes:",
@@ -413,10 +413,9 @@ class Advice:
                 "Statements without a suggestion:",
                 [
                     f"{n.normalized[:90]}{'...' if len(n.normalized) > 90 else ''} -- {n.reason}"
-                    for n in self.no_suggestion
-                    if n.reason not in NOTHING_TO_INDEX
+                    for n in listed
                 ]
-                + self._nothing_to_index(),
+                + counted,
             ),
         ]
         for title, lines in sections:

@@ -97,8 +97,9 @@ def validate(
     - MySQL/MariaDB: no hypothetical indexes exist; ``EXPLAIN`` of the current plan confirms
       the problem (full scans, filesort, rows examined). The advice stays ``heuristic``.
     """
+    texts = {f: s.normalized for f, s in workload.stats.items()}
     if url.startswith("sqlite"):
-        _validate_sqlite(advice, workload, url)
+        _validate_sqlite(advice, workload, url, texts)
     elif url.startswith(("mysql", "mariadb")):
         _confirm_mysql(advice, workload, url)
     else:
@@ -109,8 +110,9 @@ def validate(
             create_extension,
             (statement_timeout_ms, lock_timeout_ms),
             (max_indexes, max_size),
+            texts,
         )
-    advice.settle({f: s.normalized for f, s in workload.stats.items()})
+    advice.settle(texts)
     advice.mark_suggested_keys()
     return advice
 
@@ -122,6 +124,7 @@ def _validate_postgres(
     create_extension: bool,
     timeouts: tuple[int, int],
     budget: tuple[int | None, int | None],
+    texts: Mapping[str, str],
 ) -> None:
     import psycopg
 
@@ -153,7 +156,6 @@ def _validate_postgres(
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             advice.warnings += _visibility(conn, suggestions)
-            texts = {f: s.normalized for f, s in workload.stats.items()}
             _greedy(conn, method, ns, advice, suggestions, statements, budget, texts)
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
@@ -588,7 +590,9 @@ def _samples(workload: Workload) -> dict[str, tuple[str, int]]:
     }
 
 
-def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> None:
+def _validate_sqlite(
+    advice: Advice, workload: Workload, url: str, texts: Mapping[str, str]
+) -> None:
     import sqlite3
 
     from sqlalchemy.engine import make_url
@@ -632,7 +636,7 @@ def _validate_sqlite(advice: Advice, workload: Workload, url: str) -> None:
                 advice.drop(
                     suggestion,
                     "what-if (SQLite EXPLAIN QUERY PLAN): no plan searches through it",
-                    {f: s.normalized for f, s in workload.stats.items()},
+                    texts,
                 )
     finally:
         conn.close()
