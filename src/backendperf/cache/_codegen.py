@@ -24,7 +24,7 @@ from backendperf.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Plan", "make_factory", "make_key_function", "plan"]
+__all__ = ["Plan", "make_factory", "make_key_function", "make_pin", "name_of", "plan"]
 
 _PREFIX = "_bp_"
 _P = inspect.Parameter
@@ -55,12 +55,22 @@ def plan(fn: Callable[..., Any], *, skip_first: bool, typed: bool, custom_key: b
     ('a, b=_bp_d0, *rest, c, **kw', 'a, b, *rest, c=c, **kw')
     >>> plan(lambda x: x, skip_first=False, typed=False, custom_key=False).key
     'x'
+
+    A callable without a signature (``operator.itemgetter``, some builtins) gets
+    ``(*args, **kwargs)``:
+
+    >>> import operator
+    >>> plan(operator.itemgetter(1), skip_first=False, typed=False, custom_key=False).params
+    '*args, **kwargs'
     """
-    params = list(inspect.signature(fn).parameters.values())
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = [_P("args", _P.VAR_POSITIONAL), _P("kwargs", _P.VAR_KEYWORD)]
     if skip_first:
         if not params or params[0].kind not in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD):
             raise ConfigurationError(
-                f"{fn.__qualname__} is cached as a method but takes no 'self' parameter"
+                f"{name_of(fn)} is cached as a method but takes no 'self' parameter"
             )
         params = params[1:]
     parts: list[str] = []
@@ -96,18 +106,22 @@ def plan(fn: Callable[..., Any], *, skip_first: bool, typed: bool, custom_key: b
         nxt = params[i + 1] if i + 1 < len(params) else None
         if p.kind is _P.POSITIONAL_ONLY and (nxt is None or nxt.kind is not _P.POSITIONAL_ONLY):
             parts.append("/")
+    # Only names of ours (``_bp_``-prefixed, which no parameter may use) appear in the key
+    # expressions, so a parameter called ``sorted`` or ``tuple`` cannot shadow what they call.
     if custom_key:
         key = f"{_PREFIX}keyfn({', '.join(call)})"
     elif len(fixed) == 1 and varpos is None and varkw is None:
         key = f"({fixed[0]}, {fixed[0]}.__class__)" if typed else fixed[0]
     else:
-        key = f"({', '.join(fixed)}{',' if len(fixed) == 1 else ''})"
+        pos = f"({', '.join(fixed)}{',' if len(fixed) == 1 else ''})"
         if varpos is not None:
-            key += f" + {varpos}"
-        if varkw is not None:
-            key += f" + (({_PREFIX}KW, *sorted({varkw}.items())) if {varkw} else ())"
+            pos += f" + {varpos}"
         if typed:
-            key = f"{_PREFIX}typed({key})"
+            key = f"{_PREFIX}typed({pos}, {varkw or 'None'})"
+        elif varkw is not None:
+            key = f"{pos} + {_PREFIX}kw({varkw})"
+        else:
+            key = pos
     return Plan(
         params=", ".join(parts),
         key=key,
@@ -117,12 +131,43 @@ def plan(fn: Callable[..., Any], *, skip_first: bool, typed: bool, custom_key: b
     )
 
 
-def _typed(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return key + tuple(v.__class__ for v in key)
+def name_of(fn: Any) -> str:
+    """A readable name for any callable (partials, instances and mocks have no ``__qualname__``).
+
+    >>> import functools
+    >>> name_of(functools.partial(int, base=2))
+    'partial(int)'
+    """
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    inner = getattr(fn, "func", None)
+    if inner is not None and inner is not fn:
+        return f"{type(fn).__name__}({name_of(inner)})"
+    return f"<{type(fn).__qualname__} object>"
+
+
+def _kw(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The ``**kwargs`` part of a key: empty, or a mark then the items sorted by name."""
+    return (KWARGS_MARK, *sorted(kwargs.items())) if kwargs else ()
+
+
+def _typed(pos: tuple[Any, ...], kwargs: dict[str, Any] | None) -> tuple[Any, ...]:
+    """A ``typed=True`` key: the values, then the type of every one (keyword values too)."""
+    if not kwargs:
+        return (*pos, *(v.__class__ for v in pos))
+    items = sorted(kwargs.items())
+    return (
+        *pos,
+        KWARGS_MARK,
+        *items,
+        *tuple(v.__class__ for v in pos),
+        *tuple(v.__class__ for _, v in items),
+    )
 
 
 def _namespace(keyfn: Callable[..., Any] | None) -> dict[str, Any]:
-    return {f"{_PREFIX}KW": KWARGS_MARK, f"{_PREFIX}typed": _typed, f"{_PREFIX}keyfn": keyfn}
+    return {f"{_PREFIX}kw": _kw, f"{_PREFIX}typed": _typed, f"{_PREFIX}keyfn": keyfn}
 
 
 def make_key_function(p: Plan, keyfn: Callable[..., Any] | None) -> Callable[..., Any]:
@@ -140,7 +185,7 @@ def make_key_function(p: Plan, keyfn: Callable[..., Any] | None) -> Callable[...
     return fn
 
 
-FACTORY_ARGS = ("data", "move", "lock", "timer", "core", "Raised")
+FACTORY_ARGS = ("data", "move", "timer", "core", "Raised", "call")
 """What a factory takes. Only what the hit path reads is a separate closure variable (each one
 costs a copy on every call); the miss paths are methods of ``core``."""
 
@@ -151,7 +196,7 @@ def make_factory(
     is_async: bool,
     entries: bool,
     move: bool,
-    locked: bool,
+    lfu: bool,
     negative: bool,
     keyfn: Callable[..., Any] | None,
 ) -> Callable[..., tuple[Callable[..., Any], Callable[[], int], Callable[[], None]]]:
@@ -160,17 +205,34 @@ def make_factory(
     The factory takes the store's pieces (:data:`FACTORY_ARGS`, as keywords) and the default
     values; calling it is cheap, so methods build one wrapper per instance from one compile.
 
-    Hit path of the commonest case, ``@cached(maxsize=...)`` on ``def f(a)``::
+    The wrapper of the commonest case, ``@cached(maxsize=...)`` on ``def f(a)``::
 
         try:
             _bp_v = _bp_data[a]
             _bp_move(a)
         except KeyError:
-            return _bp_core.miss(a, a)
+            _bp_s = 0
         except TypeError:
+            _bp_s = 1
+        else:
+            _bp_hits += 1
+            return _bp_v
+        if _bp_s:
             return _bp_core.slow(a)
-        _bp_hits += 1
-        return _bp_v
+        _bp_f = _bp_core.enter(a)
+        if _bp_f.done:
+            return _bp_f.result()
+        try:
+            _bp_v = _bp_call(a)
+        except BaseException as _bp_x:
+            _bp_core.failed(a, _bp_f, _bp_x)
+            raise
+        return _bp_core.finished(a, _bp_f, _bp_v)
+
+    The miss path runs after the ``try`` statement, not in its ``except KeyError`` clause, so
+    an exception of the function carries no ``KeyError(<key>)`` as its ``__context__``; and
+    the function is called from the wrapper's own frame, so a cold recursive function costs two
+    frames a level, as under ``functools.lru_cache``.
     """
     x = _PREFIX
     aw = "await " if is_async else ""
@@ -178,11 +240,12 @@ def make_factory(
     # A one-parameter key is the parameter itself: no assignment needed.
     k = p.key if p.key.isidentifier() else f"{x}k"
     target = f"{x}v, {x}e" if entries else f"{x}v"
-    lookup = [f"{target} = {x}data[{k}]"]
+    if lfu:
+        lookup = [f"{x}n = {x}data[{k}]", f"{x}n.uses += 1", f"{target} = {x}n.item"]
+    else:
+        lookup = [f"{target} = {x}data[{k}]"]
     if move:
         lookup.append(f"{x}move({k})")
-    if locked:
-        lookup = [f"with {x}lock:", *("    " + line for line in lookup)]
     call = f", {p.call}" if p.call else ""
     lines = [
         f"def {x}make({', '.join(x + a for a in FACTORY_ARGS)}"
@@ -195,24 +258,48 @@ def make_factory(
         "        try:",
         *(f"            {line}" for line in lookup),
         "        except KeyError:",
-        f"            return {aw}{x}core.{a}miss({k}{call})",
+        f"            {x}s = 0",
         "        except TypeError:",
-        f"            return {aw}{x}core.{a}slow({p.call})",
+        f"            {x}s = 1",
+        "        else:",
     ]
     if entries:
         lines += [
-            f"        {x}t = {x}timer()",
-            f"        if {x}t >= {x}e:",
+            f"            {x}t = {x}timer()",
+            f"            if {x}t < {x}e:",
+            f"                {x}hits += 1",
+            *(
+                [
+                    f"                if {x}v.__class__ is {x}Raised:",
+                    f"                    raise {x}v.error()",
+                ]
+                if negative
+                else []
+            ),
+            f"                return {x}v",
             f"            return {aw}{x}core.{a}expired({k}, {x}v, {x}e, {x}t{call})",
         ]
-    if negative:
+    else:
+        lines += [f"            {x}hits += 1", f"            return {x}v"]
+    lines += [
+        f"        if {x}s:",
+        f"            return {aw}{x}core.{a}slow({p.call})",
+    ]
+    if is_async:
+        lines += [f"        return await {x}core.amiss({k}{call})"]
+    else:
         lines += [
-            f"        if {x}v.__class__ is {x}Raised:",
-            f"            raise {x}v.error()",
+            f"        {x}f = {x}core.enter({k})",
+            f"        if {x}f.done:",
+            f"            return {x}f.result()",
+            "        try:",
+            f"            {x}v = {x}call({p.call})",
+            f"        except BaseException as {x}x:",
+            f"            {x}core.failed({k}, {x}f, {x}x)",
+            "            raise",
+            f"        return {x}core.finished({k}, {x}f, {x}v)",
         ]
     lines += [
-        f"        {x}hits += 1",
-        f"        return {x}v",
         f"    def {x}get_hits():",
         f"        return {x}hits",
         f"    def {x}reset_hits():",

@@ -181,7 +181,7 @@ class TieredBackend:
             for key in payload:
                 self.l1.delete(key)
         elif op == _PREFIX:
-            for key in [k for k in list(self.l1.data) if str(k).startswith(payload)]:
+            for key in [k for k in self.l1.keys() if str(k).startswith(payload)]:  # noqa: SIM118
                 self.l1.delete(key)
         else:
             self._drop_all()
