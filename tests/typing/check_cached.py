@@ -5,6 +5,8 @@ Lines marked ``# E:`` must be errors; the test asserts mypy reports exactly thos
 
 from __future__ import annotations
 
+from typing import Any
+
 from typing_extensions import assert_type
 
 from backendperf import CacheInfo, cached
@@ -42,7 +44,12 @@ Repo.find.cache_clear()
 
 
 async def use_fetch() -> bytes:
+    assert_type(await fetch.ainvalidate("u"), bool)
+    await fetch.acache_clear()
     return await fetch("u")
+
+
+assert_type(get_user.cache_parameters(), dict[str, Any])
 
 
 get_user("1")  # E: arg-type

@@ -14,6 +14,7 @@ Because the wrapper has the same parameters as the function, ``f(1)``, ``f(a=1)`
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -141,9 +142,8 @@ def name_of(fn: Any) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if isinstance(name, str):
         return name
-    inner = getattr(fn, "func", None)
-    if inner is not None and inner is not fn:
-        return f"{type(fn).__name__}({name_of(inner)})"
+    if isinstance(fn, functools.partial):
+        return f"partial({name_of(fn.func)})"
     return f"<{type(fn).__qualname__} object>"
 
 

@@ -146,29 +146,35 @@ class Core(Keys):
 
     def enter(self, key: Hashable) -> Flight:
         """Begin a miss on ``key``: a flight this thread leads (compute, then call
-        :meth:`finished` or :meth:`failed`), or a ``done`` one that holds the answer."""
-        # Stored by another thread since the wrapper's lookup? Then it is a hit.
-        item = self.store._peek(key)
-        if item is not MISSING:
-            done = self._fresh(item)
-            if done is not None:
-                self.slow_hits += 1
-                return done
+        :meth:`finished` or :meth:`failed`), or a ``done`` one that holds the answer.
+
+        Register first, look again second: a leader stores its value *before* it removes its
+        flight, so a caller that registers after that removal finds the value on its second
+        look, and one that registers before it joins the flight. Either way the function runs
+        once per miss.
+        """
         me = _get_ident()
         hk = key if key.__class__ in PLAIN_KEYS else HKey(key)
         flight = Flight(hk, me)
         inflight = self.inflight
         current: Flight | AsyncFlight = inflight.setdefault(hk, flight)
+        if current is not flight:
+            if isinstance(current, Flight) and not current.done:
+                self.misses += 1
+                if current.join(me):
+                    return current
+                return Flight.direct_call()  # recursion, or a wait-for cycle: compute it here
+            inflight[hk] = flight  # a finished flight not yet removed, or an asyncio refresh
+        item = self.store._peek(key)
+        if item is not MISSING:
+            done = self._fresh(item)
+            if done is not None:  # stored since the wrapper's lookup: a hit after all
+                self.slow_hits += 1
+                flight.value, flight.error = done.value, done.error
+                self._release(flight)
+                return flight
         self.misses += 1
-        if current is flight:
-            return flight
-        if not isinstance(current, Flight) or current.done:
-            # A finished flight not yet removed, or an asyncio refresh: start our own.
-            inflight[hk] = flight
-            return flight
-        if current.join(me):
-            return current
-        return Flight.direct_call()  # recursion, or a wait-for cycle: compute it ourselves
+        return flight
 
     def finished(self, key: Hashable, flight: Flight, value: Any) -> Any:
         """The leader computed ``value``: store it, settle the flight, return it."""

@@ -25,7 +25,13 @@ from backendperf.cache._local import Core
 from backendperf.cache._methods import CachedMethod
 from backendperf.cache._options import TTL, CacheInfo, Options, TTLArg, to_seconds
 from backendperf.cache._remote import BackendCore
-from backendperf.cache.backends.base import AsyncTagging, Tagging
+from backendperf.cache.backends.base import (
+    AsyncBackend,
+    AsyncTagging,
+    Backend,
+    Bindable,
+    Tagging,
+)
 from backendperf.cache.backends.memory import POLICIES, Policy
 from backendperf.exceptions import ConfigurationError
 
@@ -266,7 +272,7 @@ def cached(
     unless: Callable[[Any], bool] | None = None,
     typed: bool = False,
     key: Callable[..., Hashable] | None = None,
-    backend: Any = None,
+    backend: Backend | AsyncBackend | Bindable | None = None,
     tags: Callable[..., Iterable[str]] | None = None,
     timer: Callable[[], float] | None = None,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
@@ -285,7 +291,7 @@ def cached(
     unless: Callable[[Any], bool] | None = None,
     typed: bool = False,
     key: Callable[..., Hashable] | None = None,
-    backend: Any = None,
+    backend: Backend | AsyncBackend | Bindable | None = None,
     tags: Callable[..., Iterable[str]] | None = None,
     timer: Callable[[], float] | None = None,
 ) -> Any:
