@@ -160,10 +160,11 @@ class Builder:
         wrapper.invalidate = lambda *a, **k: core.invalidate(a, k)  # type: ignore[attr-defined]
         if self.is_async:
             wrapper.refresh = lambda *a, **k: core.arefresh(a, k)  # type: ignore[attr-defined]
-            wrapper.ainvalidate = lambda *a, **k: _ainvalidate(core, a, k)  # type: ignore[attr-defined]
-            wrapper.acache_clear = lambda: _aclear(core)  # type: ignore[attr-defined]
         else:
             wrapper.refresh = lambda *a, **k: core.refresh(a, k)  # type: ignore[attr-defined]
+        # On every wrapper (CachedFunction promises them): awaitable from async code either way.
+        wrapper.ainvalidate = lambda *a, **k: _ainvalidate(core, a, k)  # type: ignore[attr-defined]
+        wrapper.acache_clear = lambda: _aclear(core)  # type: ignore[attr-defined]
         wrapper.uncached = call  # type: ignore[attr-defined]
         wrapper.cache_parameters = self.parameters  # type: ignore[attr-defined]
         return wrapper, core
