@@ -11,6 +11,7 @@ import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -43,6 +44,17 @@ def _reachable(host: str, port: int) -> OSError | None:
             return None
     except OSError as exc:
         return exc
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads every microsecond, so interleavings rare in production happen in tests."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def unique_name(prefix: str) -> str:

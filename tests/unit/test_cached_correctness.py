@@ -13,7 +13,6 @@ import copy
 import functools
 import operator
 import pickle
-import sys
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 from unittest import mock
@@ -22,9 +21,10 @@ import pytest
 
 from backendperf import cached
 from backendperf.exceptions import ConfigurationError
+from tests.concurrency import run_threads
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.timeout(60, method="thread")
 
@@ -49,17 +49,6 @@ def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads every microsecond, so interleavings that are rare in production happen."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 # -- 1. expiry bookkeeping vs lock-free hits -----------------------------------------------
@@ -292,24 +281,21 @@ def test_thread_wait_cycle_between_two_functions_does_not_hang() -> None:
         return "g0"
 
     results: dict[str, str] = {}
-    threads = [
-        threading.Thread(target=lambda fn=fn: results.update({fn.__name__: fn(1)}), daemon=True)
-        for fn in (f, g)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(DEADLINE)
-    assert not any(t.is_alive() for t in threads), "two flights waited for each other"
+    errors = run_threads(
+        lambda fn: results.update({fn.__name__: fn(1)}), [(f,), (g,)], timeout=DEADLINE
+    )
+    assert errors == []
     assert set(results.values()) in ({"fgf0", "gf0"}, {"fg0", "gfg0"})
 
 
 # -- 6. invalidation wins over a computation in flight ---------------------------------------
 
 
-def test_invalidate_while_computing_drops_the_old_result() -> None:
-    """A value computed before ``invalidate()`` is returned to its callers but never stored, and
-    a caller arriving after the invalidation computes afresh instead of joining it."""
+@pytest.mark.parametrize("how", ["invalidate", "cache_clear"])
+def test_invalidation_while_computing_drops_the_old_result(how: str) -> None:
+    """A value computed before ``invalidate()`` (or ``cache_clear()``) is returned to its
+    callers but never stored, and a caller arriving after it computes afresh instead of
+    joining the old computation."""
     version = [1]
     started = threading.Event()
     release = threading.Event()
@@ -326,7 +312,10 @@ def test_invalidate_while_computing_drops_the_old_result() -> None:
     leader.start()
     assert started.wait(DEADLINE)
     version[0] = 2
-    assert f.invalidate(1) is False  # nothing stored yet; the flight is dropped all the same
+    if how == "invalidate":
+        assert f.invalidate(1) is False  # nothing stored yet; the flight is dropped all the same
+    else:
+        f.cache_clear()
     late: list[int] = []
     follower = threading.Thread(target=lambda: late.append(f(1)), daemon=True)
     follower.start()
@@ -335,29 +324,6 @@ def test_invalidate_while_computing_drops_the_old_result() -> None:
     follower.join(DEADLINE)
     assert first == [1]
     assert late == [2]
-    assert f(1) == 2
-
-
-def test_cache_clear_while_computing_drops_the_old_result() -> None:
-    """cache_clear() also wins over every computation in flight."""
-    version = [1]
-    started = threading.Event()
-    release = threading.Event()
-
-    @cached
-    def f(x: int) -> int:
-        v = version[0]
-        started.set()
-        release.wait(DEADLINE)
-        return v
-
-    leader = threading.Thread(target=lambda: f(1), daemon=True)
-    leader.start()
-    assert started.wait(DEADLINE)
-    version[0] = 2
-    f.cache_clear()
-    release.set()
-    leader.join(DEADLINE)
     assert f(1) == 2
 
 
@@ -679,22 +645,12 @@ def test_counters_are_exact_under_threads(options: dict[str, Any]) -> None:
     f = cached(maxsize=8, **options) if "maxsize" not in options else cached(**options)
     wrapped = f(_identity)
     per_thread = 1500
-    errors: list[BaseException] = []
 
     def work(seed: int) -> None:
-        try:
-            for i in range(per_thread):
-                k = (seed * 7 + i * 13) % 40
-                assert wrapped(k) == k
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(per_thread):
+            k = (seed * 7 + i * 13) % 40
+            assert wrapped(k) == k
 
-    threads = [threading.Thread(target=work, args=(s,), daemon=True) for s in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(40)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    assert run_threads(work, [(s,) for s in range(16)], timeout=40) == []
     info = wrapped.cache_info()
     assert info.hits + info.misses + info.stale_hits == 16 * per_thread

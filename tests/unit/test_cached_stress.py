@@ -10,32 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from backendperf import cached
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from tests.concurrency import run_threads
 
 pytestmark = [pytest.mark.timeout(90, method="thread"), pytest.mark.usefixtures("fast_switching")]
 
 KEYS = 24
 THREADS = 12
 CALLS = 1200
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 class Clock:
@@ -88,32 +75,28 @@ def test_threads_with_every_option(options: dict[str, Any]) -> None:
     against a ticking clock: right answers only, and hits + misses + stale hits == calls."""
     clock = Clock()
     f = cached(timer=clock, **options)(_compute)
-    errors: list[BaseException] = []
     calls = [0] * THREADS
     stop = threading.Event()
 
     def worker(n: int) -> None:
         rng = random.Random(n)
-        try:
-            for _ in range(CALLS):
-                key = rng.randrange(KEYS)
-                roll = rng.random()
-                if roll < 0.03:
-                    f.invalidate(key)
-                    continue
-                if roll < 0.04:
-                    with contextlib.suppress(ValueError):
-                        assert f.refresh(key) == expected(key)
-                    continue
-                calls[n] += 1
-                arg: Any = [key] if roll < 0.15 else key  # lists take the slow path
-                try:
-                    got = f(arg)
-                except ValueError:
-                    got = "raised"
-                assert got == ("raised" if key % 7 == 0 else expected(key)), (key, got)
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(CALLS):
+            key = rng.randrange(KEYS)
+            roll = rng.random()
+            if roll < 0.03:
+                f.invalidate(key)
+                continue
+            if roll < 0.04:
+                with contextlib.suppress(ValueError):
+                    assert f.refresh(key) == expected(key)
+                continue
+            calls[n] += 1
+            arg: Any = [key] if roll < 0.15 else key  # lists take the slow path
+            try:
+                got = f(arg)
+            except ValueError:
+                got = "raised"
+            assert got == ("raised" if key % 7 == 0 else expected(key)), (key, got)
 
     def ticker() -> None:
         while not stop.is_set():
@@ -122,14 +105,11 @@ def test_threads_with_every_option(options: dict[str, Any]) -> None:
 
     tick = threading.Thread(target=ticker, daemon=True)
     tick.start()
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    stop.set()
-    tick.join(5)
-    assert not any(t.is_alive() for t in threads), "a call hung"
+    try:
+        errors = run_threads(worker, [(n,) for n in range(THREADS)], timeout=60)
+    finally:
+        stop.set()
+        tick.join(5)
     assert errors == []
     info = f.cache_info()
     assert info.hits + info.misses + info.stale_hits == sum(calls)
@@ -192,8 +172,6 @@ def test_one_async_function_from_many_event_loops() -> None:
         await asyncio.sleep(0.001)
         return key * 2
 
-    errors: list[BaseException] = []
-
     def run_loop(n: int) -> None:
         async def main() -> None:
             rng = random.Random(n)
@@ -202,18 +180,9 @@ def test_one_async_function_from_many_event_loops() -> None:
                 got = await asyncio.gather(*(f(k) for k in keys))
                 assert got == [k * 2 for k in keys]
 
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            errors.append(exc)
+        asyncio.run(main())
 
-    threads = [threading.Thread(target=run_loop, args=(n,), daemon=True) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    assert run_threads(run_loop, [(n,) for n in range(4)], timeout=60) == []
 
 
 def test_single_flight_holds_under_forced_switching() -> None:
@@ -233,10 +202,5 @@ def test_single_flight_holds_under_forced_switching() -> None:
         for key in range(200):
             assert f(key) == key
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
+    assert run_threads(worker, [()] * THREADS, timeout=60) == []
     assert set(runs.values()) == {1}

@@ -33,7 +33,7 @@ from backendperf.cache._flight import (
 )
 from backendperf.cache._options import CacheInfo, Raised
 from backendperf.cache.backends.base import MISSING
-from backendperf.cache.backends.memory import MemoryBackend
+from backendperf.cache.backends.memory import INF, MemoryBackend
 from backendperf.cache.keys import freeze
 from backendperf.exceptions import UnhashableArgumentError
 
@@ -53,11 +53,38 @@ def _dropped(flight: Flight | AsyncFlight) -> bool:
 
 
 class Keys:
-    """Key building shared by both cores (needs ``keyfn``, ``names`` and ``name``)."""
+    """What both cores share: key building (needs ``keyfn``, ``names`` and ``name``) and the
+    asyncio background refreshes they keep referenced until done (``_tasks``)."""
 
-    keyfn: Callable[..., Hashable]
-    names: tuple[str, ...]
-    name: str
+    def __init__(
+        self,
+        opts: Options,
+        call: Callable[..., Any],
+        name: str,
+        names: tuple[str, ...],
+        keyfn: Callable[..., Hashable],
+        is_async: bool,
+    ) -> None:
+        self.opts = opts
+        self.call = call
+        self.name = name
+        self.names = names
+        self.keyfn = keyfn
+        self.is_async = is_async
+        self.inflight: dict[Hashable, Any] = {}
+        self.misses = 0
+        self.stale_hits = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def track_refresh(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background refresh alive until it ends, and log its failure."""
+        self._tasks.add(task)
+        task.add_done_callback(self._refresh_done)
+
+    def _refresh_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log_refresh_failure(self.name, exc)
 
     def frozen_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
         """The key for a call, converting unhashable containers (the slow path)."""
@@ -96,23 +123,14 @@ class Core(Keys):
         keyfn: Callable[..., Hashable],
         is_async: bool,
     ) -> None:
-        self.opts = opts
-        self.call = call
-        self.name = name
-        self.names = names
-        self.keyfn = keyfn
-        self.is_async = is_async
+        super().__init__(opts, call, name, names, keyfn, is_async)
         self.entries = opts.entries
         self.store = MemoryBackend(
             opts.maxsize, policy=opts.policy, timer=opts.timer, entries=opts.entries
         )
-        self.inflight: dict[Hashable, Any] = {}
-        self.misses = 0
-        self.stale_hits = 0
         self.slow_hits = 0  # hits counted outside the generated wrapper (which counts its own)
         self.get_hits: Callable[[], int] = lambda: 0
         self.reset_hits: Callable[[], None] = lambda: None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def build(self, factory: Callable[..., Any], defaults: dict[str, Any]) -> Callable[..., Any]:
         s = self.store
@@ -259,22 +277,31 @@ class Core(Keys):
 
     # -- other sync paths --------------------------------------------------------------------
 
+    def _slow_read(self, key: Hashable) -> tuple[Any, float, float]:
+        """The slow path's lookup: ``(value, expires, now)``; ``value`` is MISSING on a miss,
+        and ``now >= expires`` for an expired entry. A hit is counted (a cached error raised)."""
+        item = self.store._touch(key)
+        if item is MISSING:
+            return MISSING, INF, 0.0
+        if not self.entries:
+            self.slow_hits += 1
+            return item, INF, 0.0
+        value, expires = item
+        now = self.opts.timer()
+        if now < expires:
+            self.slow_hits += 1
+            if value.__class__ is Raised:
+                raise value.error()
+        return value, expires, now
+
     def slow(self, *args: Any, **kwargs: Any) -> Any:
         """A call whose key needed converting (unhashable arguments): the whole hit path."""
         key = self.frozen_key(args, kwargs)
-        item = self.store._touch(key)
-        if item is MISSING:
+        value, expires, now = self._slow_read(key)
+        if value is MISSING:
             return self.compute(key, args, kwargs)
-        if not self.entries:
-            self.slow_hits += 1
-            return item
-        value, expires = item
-        now = self.opts.timer()
         if now >= expires:
             return self.expired(key, value, expires, now, *args, **kwargs)
-        self.slow_hits += 1
-        if value.__class__ is Raised:
-            raise value.error()
         return value
 
     def expired(
@@ -378,19 +405,11 @@ class Core(Keys):
 
     async def aslow(self, *args: Any, **kwargs: Any) -> Any:
         key = self.frozen_key(args, kwargs)
-        item = self.store._touch(key)
-        if item is MISSING:
+        value, expires, now = self._slow_read(key)
+        if value is MISSING:
             return await self.amiss(key, *args, **kwargs)
-        if not self.entries:
-            self.slow_hits += 1
-            return item
-        value, expires = item
-        now = self.opts.timer()
         if now >= expires:
             return await self.aexpired(key, value, expires, now, *args, **kwargs)
-        self.slow_hits += 1
-        if value.__class__ is Raised:
-            raise value.error()
         return value
 
     async def aexpired(
@@ -400,16 +419,9 @@ class Core(Keys):
             return await self.amiss(key, *args, **kwargs)
         if self.inflight.get(hkey(key)) is None:
             flight = self._aflight(key, args, kwargs, foreground=False)
-            task = flight.task
-            assert task is not None
-            self._tasks.add(task)
-            task.add_done_callback(self._refresh_done)
+            assert flight.task is not None
+            self.track_refresh(flight.task)
         return value
-
-    def _refresh_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log_refresh_failure(self.name, exc)
 
     # -- control -----------------------------------------------------------------------------
 

@@ -68,16 +68,11 @@ class BackendCore(Keys):
         is_async: bool,
         qualified: str,
     ) -> None:
+        super().__init__(opts, call, name, names, keyfn, is_async)
         backend = opts.backend
         if isinstance(backend, Bindable):
             backend = backend.bind(qualified)
-        self.opts = opts
         self.backend = backend
-        self.call = call
-        self.name = name
-        self.names = names
-        self.keyfn = keyfn
-        self.is_async = is_async
         self.native_async = is_async and isinstance(backend, AsyncBackend)
         if not is_async and not isinstance(backend, Backend):
             raise ConfigurationError(
@@ -95,9 +90,7 @@ class BackendCore(Keys):
         self.stale = opts.stale_ttl
         self.clock = opts.clock
         self.tags = opts.tags
-        self.inflight: dict[Hashable, Any] = {}
-        self.hits = self.misses = self.stale_hits = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.hits = 0
 
     # -- stored form ---------------------------------------------------------------------
 
@@ -122,8 +115,15 @@ class BackendCore(Keys):
             return {}
         return {"tags": list(self.tags(*args, **kwargs))}
 
-    def _keep(self, value: Any) -> bool:
-        return self.opts.unless is None or not self.opts.unless(value)
+    def _prepare(
+        self, value: Any, args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> tuple[Any, float | None, dict[str, Any]] | None:
+        """``(stored form, ttl, tag keywords)`` for ``value``; None when ``unless=`` keeps it out.
+        Runs user code (``unless=``, ``ttl=``, ``tags=``): the caller releases its lock on error."""
+        if self.opts.unless is not None and self.opts.unless(value):
+            return None
+        stored, ttl = self._stored(value)
+        return stored, ttl, self._tag_kwargs(args, kw)
 
     def store(
         self,
@@ -137,18 +137,16 @@ class BackendCore(Keys):
         round trip when the backend can)."""
         backend = self.backend
         try:
-            keep = self._keep(value)
-            if keep:
-                stored, ttl = self._stored(value)
-                tags = self._tag_kwargs(args, kw)
+            prepared = self._prepare(value, args, kw)
         except BaseException:
             if token:
                 backend.flight_unlock(key, token)
             raise
-        if not keep:
+        if prepared is None:
             if token:
                 backend.flight_unlock(key, token)
             return
+        stored, ttl, tags = prepared
         if not token:
             backend.set(key, stored, ttl, **tags)
         elif self.flight_set:
@@ -172,18 +170,16 @@ class BackendCore(Keys):
             self.store(key, value, args, kw, token)
             return
         try:
-            keep = self._keep(value)
-            if keep:
-                stored, ttl = self._stored(value)
-                tags = self._tag_kwargs(args, kw)
+            prepared = self._prepare(value, args, kw)
         except BaseException:
             if token:
                 await backend.aflight_unlock(key, token)
             raise
-        if not keep:
+        if prepared is None:
             if token:
                 await backend.aflight_unlock(key, token)
             return
+        stored, ttl, tags = prepared
         if not token:
             await backend.aset(key, stored, ttl, **tags)
         elif self.aflight_set:
@@ -404,17 +400,9 @@ class BackendCore(Keys):
         if self.inflight.get(hk) is not None:
             return value
         flight = self.inflight[hk] = AsyncFlight(hk, loop)
-        task = flight.task = loop.create_task(
-            self._acompute(key, flight, args, kwargs, refresh=True)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._refresh_done)
+        flight.task = loop.create_task(self._acompute(key, flight, args, kwargs, refresh=True))
+        self.track_refresh(flight.task)
         return value
-
-    def _refresh_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log_refresh_failure(self.name, exc)
 
     # -- control -------------------------------------------------------------------------
 
