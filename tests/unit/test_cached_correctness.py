@@ -125,6 +125,23 @@ def test_a_failing_option_callable_releases_the_key(
     assert f.cache_info().currsize == 0
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_a_base_exception_releases_the_key(error: type[BaseException]) -> None:
+    """Not only Exception: an interrupt in the function also releases the key for others."""
+    raised = [False]
+
+    @cached
+    def f(x: int) -> int:
+        if not raised[0]:
+            raised[0] = True
+            raise error
+        return x
+
+    with pytest.raises(error):
+        f(1)
+    assert in_thread(f, 1) == 1
+
+
 # -- 3. user code never runs under a lock of ours --------------------------------------------
 
 

@@ -219,20 +219,24 @@ def make_factory(
             return _bp_v
         if _bp_s:
             return _bp_core.slow(a)
-        _bp_f = _bp_core.enter(a)
-        if _bp_f.done:
-            return _bp_f.result()
+        _bp_f = None
         try:
-            _bp_v = _bp_call(a)
+            _bp_f = _bp_core.enter(a)
+            if _bp_f.done:
+                return _bp_f.result()
+            return _bp_core.finished(a, _bp_f, _bp_call(a))
         except BaseException as _bp_x:
-            _bp_core.failed(a, _bp_f, _bp_x)
+            if _bp_f is not None and not _bp_f.done:
+                _bp_core.failed(a, _bp_f, _bp_x)
             raise
-        return _bp_core.finished(a, _bp_f, _bp_v)
 
-    The miss path runs after the ``try`` statement, not in its ``except KeyError`` clause, so
-    an exception of the function carries no ``KeyError(<key>)`` as its ``__context__``; and
-    the function is called from the wrapper's own frame, so a cold recursive function costs two
-    frames a level, as under ``functools.lru_cache``.
+    The miss path runs after the first ``try`` statement, not in its ``except KeyError``
+    clause, so an exception of the function carries no ``KeyError(<key>)`` as its
+    ``__context__``. The second ``try`` owns the flight from the moment ``enter`` registers it:
+    ``finished`` releases it on its own paths (it settles the flight in a ``finally``), and
+    anything raised before (the function's error, a ``KeyboardInterrupt`` between two steps)
+    reaches ``failed``, which releases it. The function is called from the wrapper's own frame,
+    so a cold recursive function costs two frames a level, as under ``functools.lru_cache``.
     """
     x = _PREFIX
     aw = "await " if is_async else ""
@@ -289,15 +293,16 @@ def make_factory(
         lines += [f"        return await {x}core.amiss({k}{call})"]
     else:
         lines += [
-            f"        {x}f = {x}core.enter({k})",
-            f"        if {x}f.done:",
-            f"            return {x}f.result()",
+            f"        {x}f = None",
             "        try:",
-            f"            {x}v = {x}call({p.call})",
+            f"            {x}f = {x}core.enter({k})",
+            f"            if {x}f.done:",
+            f"                return {x}f.result()",
+            f"            return {x}core.finished({k}, {x}f, {x}call({p.call}))",
             f"        except BaseException as {x}x:",
-            f"            {x}core.failed({k}, {x}f, {x}x)",
+            f"            if {x}f is not None and not {x}f.done:",
+            f"                {x}core.failed({k}, {x}f, {x}x)",
             "            raise",
-            f"        return {x}core.finished({k}, {x}f, {x}v)",
         ]
     lines += [
         f"    def {x}get_hits():",

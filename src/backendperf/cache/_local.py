@@ -265,15 +265,16 @@ class Core(Keys):
 
     def compute(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The miss path for callers other than the generated wrapper."""
-        flight = self.enter(key)
-        if flight.done:
-            return flight.result()
+        flight = None
         try:
-            value = self.call(*args, **kwargs)
+            flight = self.enter(key)
+            if flight.done:
+                return flight.result()
+            return self.finished(key, flight, self.call(*args, **kwargs))
         except BaseException as exc:
-            self.failed(key, flight, exc)
+            if flight is not None and not flight.done:
+                self.failed(key, flight, exc)
             raise
-        return self.finished(key, flight, value)
 
     # -- other sync paths --------------------------------------------------------------------
 
