@@ -29,7 +29,7 @@ _BANNER: Final = re.compile(
 )
 _USER_HOST: Final = re.compile(r"^# User@Host: (?P<user>[^\[\s]*)\[[^\]]*\] @ ")
 _SCHEMA: Final = re.compile(r"Schema: (?P<db>\S*)")
-_PAIRS: Final = re.compile(r"(\w+): (\S+)")
+_PAIRS: Final = re.compile(r"\b(\w+): (\S+)")  # \b: linear on a long word without ": "
 _SECONDS: Final = r"(\d+(?:\.\d*)?|\.\d+)"  # what float() takes ([\d.]+ let "1.2.3" through)
 _QUERY_TIME: Final = re.compile(
     rf"# Query_time: {_SECONDS}[ \t]+Lock_time: {_SECONDS}[ \t]+"
@@ -38,18 +38,30 @@ _QUERY_TIME: Final = re.compile(
 _THREAD: Final = re.compile(r"# Thread_id: (\d+)")
 _ROWS_AFFECTED: Final = re.compile(r"# Rows_affected: (\d+)")
 _USE: Final = re.compile(r"^use [`\"]?(?P<db>[^`\";]+)[`\"]?;\s*$", re.IGNORECASE)
-_SET_TS: Final = re.compile(r"^SET timestamp=(?P<ts>\d+(?:\.\d+)?);\s*$", re.IGNORECASE)
+_SET_TS: Final = re.compile(
+    r"^SET (?:(?:last_insert_id|insert_id)=\d+,)*timestamp=(?P<ts>\d+(?:\.\d+)?)"
+    r"(?:,(?:last_insert_id|insert_id)=\d+)*;\s*$",
+    re.IGNORECASE,
+)
+"""The session line a slow log writes before a statement: ``SET timestamp=...;``, and from
+replication threads ``SET insert_id=...,timestamp=...;`` (pt-query-digest reads both)."""
+_SET_IDS: Final = re.compile(
+    r"^SET (?:last_insert_id|insert_id)=\d+(?:,(?:last_insert_id|insert_id)=\d+)*;\s*$",
+    re.IGNORECASE,
+)
 _ONLY_COMMENT: Final = re.compile(r"^\s*(?:(?:--|#)[^\n]*\n?\s*|/\*.*?\*/\s*)*;?\s*$", re.DOTALL)
 
 
 def _time_header(text: str) -> dt.datetime | None:
-    """``# Time: 261128  7:01:47`` (MariaDB, MySQL 5.6) or ``2026-11-28T07:01:47.123Z``."""
+    """``# Time: 261128  7:01:47`` (MariaDB, MySQL 5.6; Percona adds microseconds) or
+    ``2026-11-28T07:01:47.123Z``."""
     text = text.strip()
     try:
         if "T" in text:
             return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         day, clock = text.split()
-        return dt.datetime.strptime(f"{day} {clock}", "%y%m%d %H:%M:%S")
+        fmt = "%y%m%d %H:%M:%S.%f" if "." in clock else "%y%m%d %H:%M:%S"
+        return dt.datetime.strptime(f"{day} {clock}", fmt)
     except ValueError:
         return None
 
@@ -136,6 +148,19 @@ class _SlowLines:
                     m = _USER_HOST.match(line)
                     header["user"] = (m["user"] or None) if m is not None else None
                     continue
+                if sql and (tag == "Quer" or sql[-1].rstrip().endswith(";")):
+                    # A header line after a statement starts the next entry, even without a
+                    # ``# User@Host:`` line (pt-query-digest splits records at ``;\n#``):
+                    # several ``# Query_time:`` blocks in a row, concatenated logs.
+                    event = self.flush()
+                    if event is not None:
+                        yield event
+                    header, sql = self.header, self.sql
+                elif tag == "Quer" and "Query_time" in header and line.startswith("# Query_t"):
+                    event = self.flush()  # two timings in a row: the first had no statement
+                    if event is not None:
+                        yield event
+                    header, sql = self.header, self.sql
                 if not header:
                     self.start = lineno
                 if tag == "Quer":
@@ -194,6 +219,8 @@ class _SlowLines:
                         self.start = lineno
                     header["ts"] = dt.datetime.fromtimestamp(float(t["ts"]), dt.timezone.utc)
                     continue
+                if line[:4] in ("SET ", "set ") and header and _SET_IDS.match(line):
+                    continue  # a replication thread's session ids: not part of the statement
                 if not header:
                     stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
                     continue
@@ -236,7 +263,7 @@ _ENTRY_PATTERN: Final = (
     r"(?:\# Rows_affected: (\d+).*\n)?"  # 9
     r"(?:(?i:use) [`\"]?([^`\";\n]+)[`\"]?;[ \t]*\n)?"  # 10: what _USE takes, on one line
     r"(?:SET timestamp=(\d+(?:\.\d+)?);\n)?"  # 11
-    r"(?!(?i:use |set timestamp=))"  # the line reader reads those lines differently
+    r"(?!(?i:use |set timestamp=|set insert_id=|set last_insert_id=))"  # the line reader's
     r"((?:[^#\n].*\n|\n)+?)"  # 12: the statement
     r"(?=\# Time: |\# User@Host: |\Z)"
 )  # (``.`` is ``[^\n]``, and the regex engine runs it faster)
@@ -514,10 +541,15 @@ def _header_only(lines: _SlowLines) -> bool:
 
 def _last_entry_start(buf: str) -> int:
     """Offset of the last line that starts an entry (a ``# Time:`` line right before a
-    ``# User@Host:`` line counts as its start); -1 when there is none."""
+    ``# User@Host:`` line counts as its start). In a log without ``# User@Host:`` lines, the
+    last line start: the pattern then takes no entry and the line reader, whose state carries
+    over, reads it all, one bounded piece at a time. -1 when there is no line start at all."""
     at = buf.rfind("\n# User@Host: ")
     if at < 0:
-        return -1
+        if buf.startswith("# User@Host: "):
+            return -1  # one entry, longer than what was read: read on
+        last = buf.rfind("\n", 0, len(buf) - 1)
+        return -1 if last < 0 else last + 1
     prev = buf.rfind("\n", 0, at)
     if buf.startswith("# Time: ", prev + 1):
         return prev + 1

@@ -31,16 +31,24 @@ def split_sql(text: str) -> Iterator[tuple[int, str]]:
     ["SELECT ';'", '-- a;b\\nDO $$ BEGIN; END $$']
     """
     start = 0
+    line, counted = 1, 0  # newlines are counted once, from where the last count stopped
+
+    def line_at(offset: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, offset)
+        counted = offset
+        return line
+
     for m in _SPLIT.finditer(text):
         if m["semi"] is None:
             continue
         chunk = text[start : m.start()]
         if chunk.strip():
-            yield text.count("\n", 0, start + len(chunk) - len(chunk.lstrip())) + 1, chunk.strip()
+            yield line_at(start + len(chunk) - len(chunk.lstrip())), chunk.strip()
         start = m.end()
     tail = text[start:]
     if tail.strip():
-        yield text.count("\n", 0, start + len(tail) - len(tail.lstrip())) + 1, tail.strip()
+        yield line_at(start + len(tail) - len(tail.lstrip())), tail.strip()
 
 
 def read_sql(

@@ -57,7 +57,7 @@ _ESCAPES: Final = {
     "p": r"(?P<pid>\d+)",
     "u": r"(?P<user>\[unknown\]|[^@\s,\]]*)",
     "d": r"(?P<db>\[unknown\]|[^@\s,\]]*)",
-    "a": r"(?P<app>[^\]\[]*?)",
+    "a": r"(?P<app>\[unknown\]|[^\]\[]*?)",  # [unknown]: application_name unset
     "h": r"(?P<host>\S*)",
     "r": r"(?P<hostport>\S*)",
     "l": r"\d+",

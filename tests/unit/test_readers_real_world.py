@@ -1,0 +1,171 @@
+"""Log shapes from real servers and other tools' test corpora that the readers got wrong.
+
+Each test failed before its fix (issue 18, "Bugs found"): entries glued together, clients
+dropped, statements split into two fingerprints, times unread, memory or time growing with the
+log in ways it must not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import TYPE_CHECKING
+
+import pytest
+
+from backendperf.workload import ReadStats, Workload, read
+from backendperf.workload.readers.base import chunks
+from backendperf.workload.readers.mysql import _last_entry_start, read_slow
+from backendperf.workload.readers.other import split_sql
+
+if TYPE_CHECKING:
+    import pathlib
+
+
+def slow_events(text: str, chunk_size: int = 1 << 20) -> list[tuple[str, float | None]]:
+    stats = ReadStats()
+    events = read_slow(io.StringIO(text), source="slow.log", stats=stats, chunk_size=chunk_size)
+    return [(e.statement, e.duration_ms) for e in events]
+
+
+QUERY_TIME_BLOCKS = """\
+# Time: 090805 11:00:27
+# Query_time: 1.000000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1
+SELECT 1 FROM a;
+# Query_time: 1349.000000  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0
+DELETE FROM forest WHERE animal = 'dead';
+"""
+
+
+@pytest.mark.parametrize("chunk_size", [1 << 20, 7])
+def test_a_query_time_block_after_a_statement_starts_an_entry(chunk_size: int) -> None:
+    """Entries without ``# User@Host:`` lines are split at each ``# Query_time:`` block (the
+    second one's 1,349 s used to overwrite the first entry's time and glue the statements)."""
+    assert slow_events(QUERY_TIME_BLOCKS, chunk_size) == [
+        ("SELECT 1 FROM a", 1000.0),
+        ("DELETE FROM forest WHERE animal = 'dead'", 1349000.0),
+    ]
+
+
+def test_concatenated_slow_logs_keep_every_entry() -> None:
+    """Two slow logs concatenated (the second starting with a banner and a header without a
+    ``# User@Host:`` line) lose nothing at the boundary."""
+    first = (
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.500000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT 1;\n"
+    )
+    banner = (
+        "/usr/sbin/mysqld, Version: 5.0.82-log (Source distribution). started with:\n"
+        "Tcp port: 3306  Unix socket: /tmp/mysql.sock\n"
+        "Time                 Id Command    Argument\n"
+    )
+    assert slow_events(first + banner + QUERY_TIME_BLOCKS) == [
+        ("SELECT 1", 500.0),
+        ("SELECT 1 FROM a", 1000.0),
+        ("DELETE FROM forest WHERE animal = 'dead'", 1349000.0),
+    ]
+
+
+def test_a_comment_line_inside_a_statement_does_not_split_it() -> None:
+    """A ``#`` line in the middle of a statement (not after a ``;``) stays a comment."""
+    text = (
+        "# Query_time: 2.000000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT a\n# a comment the client sent\nFROM t;\n"
+    )
+    assert slow_events(text) == [("SELECT a\nFROM t", 2000.0)]
+
+
+def test_replication_set_insert_id_is_a_session_line() -> None:
+    """``SET insert_id=...,timestamp=...;`` (replication threads) gives the entry its time and is
+    not part of the statement, so the INSERT keeps one fingerprint."""
+    text = (
+        "# User@Host: [SQL_SLAVE] @  []\n"
+        "# Query_time: 0.000000  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0\n"
+        "SET insert_id=34484549,timestamp=1197996507;\n"
+        "INSERT INTO t (a) VALUES (1);\n"
+        "# User@Host: [SQL_SLAVE] @  []\n"
+        "# Query_time: 0.000000  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0\n"
+        "SET timestamp=1197996508;\n"
+        "INSERT INTO t (a) VALUES (2);\n"
+    )
+    stats = ReadStats()
+    events = list(read_slow(io.StringIO(text), source="s", stats=stats))
+    assert [e.statement for e in events] == [
+        "INSERT INTO t (a) VALUES (1)",
+        "INSERT INTO t (a) VALUES (2)",
+    ]
+    assert events[0].ts == dt.datetime.fromtimestamp(1197996507, dt.timezone.utc)
+    workload = Workload()
+    for e in events:
+        workload.add(e)
+    assert len(workload.stats) == 1
+
+
+def test_time_header_with_microseconds() -> None:
+    """``# Time: 120315 18:01:58.479076`` (Percona Server) is read, microseconds included."""
+    text = (
+        "# Time: 120315 18:01:58.479076\n"
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.100000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT 1;\n"
+    )
+    events = list(read_slow(io.StringIO(text), source="s", stats=ReadStats()))
+    assert events[0].ts is not None
+    assert events[0].ts.replace(tzinfo=None) == dt.datetime(2012, 3, 15, 18, 1, 58, 479076)
+
+
+def test_slow_log_without_user_host_lines_is_read_in_bounded_pieces() -> None:
+    """A log whose entries have no ``# User@Host:`` line is cut at line starts, not held whole
+    (the memory of the reader is bounded by its chunk, not by the log)."""
+    entry = (
+        "# Query_time: 0.010000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\nSELECT {i};\n"
+    )
+    text = "".join(entry.format(i=i) for i in range(5000))
+    pieces = [len(p) for p, _ in chunks(io.StringIO(text), 4096, _last_entry_start)]
+    assert len(pieces) > 50
+    assert max(pieces) < 2 * 4096
+    assert len(slow_events(text, 4096)) == 5000
+
+
+def test_postgres_unknown_application_name(tmp_path: pathlib.Path) -> None:
+    """``%a`` prints ``[unknown]`` when application_name is unset: those lines are events."""
+    path = tmp_path / "app.log"
+    path.write_text(
+        "2026-11-28 06:55:14 UTC [42]: app=[unknown],user=u,db=d LOG:  duration: 3.5 ms  "
+        "statement: SELECT 1\n"
+        "2026-11-28 06:55:15 UTC [42]: app=psql,user=u,db=d LOG:  duration: 1.5 ms  "
+        "statement: SELECT 2\n"
+    )
+    stats = ReadStats()
+    events = list(
+        read(
+            path, format="pg-stderr", log_line_prefix="%t [%p]: app=%a,user=%u,db=%d ", stats=stats
+        )
+    )
+    assert [(e.statement, e.duration_ms) for e in events] == [("SELECT 1", 3.5), ("SELECT 2", 1.5)]
+    assert stats.malformed == 0
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_long_header_word_is_read_in_linear_time() -> None:
+    """A 200 kB header line with no ``": "`` (the pairs pattern was quadratic: a 100 kB line took
+    157 s). The hard timeout is a hang guard, not a speed target."""
+    text = (
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.100000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "# Bytes_sent: 1 " + "x" * 200_000 + "\n"
+        "SELECT 1;\n"
+    )
+    assert slow_events(text) == [("SELECT 1", 100.0)]
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_sql_script_lines_are_counted_in_linear_time() -> None:
+    """200,000 one-line statements: each statement's line number is counted from the previous
+    one, not from the start of the file (that was quadratic: 40k statements took 15 s). The
+    hard timeout is a hang guard, not a speed target."""
+    text = "".join(f"SELECT {i};\n" for i in range(200_000))
+    lines = [line for line, _ in split_sql(text)]
+    assert lines[:3] == [1, 2, 3]
+    assert lines[-1] == 200_000
