@@ -71,6 +71,8 @@ def _digest(args: argparse.Namespace) -> int:
     except (BackendperfError, OSError) as exc:  # bad input, a missing extra, a full disk
         print(f"backendperf digest: {exc}", file=sys.stderr)
         return 2
+    if _unreadable(workload, args, "digest"):
+        return 2
     data = report.build(workload, top=args.top, by=args.sort)
     if args.output == "json":
         text = report.render_json(data)
@@ -79,6 +81,21 @@ def _digest(args: argparse.Namespace) -> int:
     else:
         text = report.render_text(data, width=args.width)
     return _write(text, args.out, "digest")
+
+
+def _unreadable(workload: Workload, args: argparse.Namespace, command: str) -> bool:
+    """Every line that was not skipped for a reason was malformed, and no event was read: the
+    format (or the log_line_prefix) is wrong. Say so and exit 2, unless ``--errors ignore``."""
+    stats = workload.read_stats
+    if stats is None or stats.events or not stats.malformed or args.errors == "ignore":
+        return False
+    print(
+        f"backendperf {command}: no statement read: all {stats.malformed} lines that were not "
+        f"skipped for a known reason are malformed (first: {stats.examples[0]}). Check "
+        f"--format and --log-line-prefix; --errors ignore accepts an empty result.",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _write(text: str, out: str | None, command: str) -> int:
@@ -103,6 +120,8 @@ def _advise(args: argparse.Namespace) -> int:
         from backendperf.advisor import Schema, advise
 
         workload = _from_logs(args)
+        if _unreadable(workload, args, "advise"):
+            return 2
         if args.schema:
             dialect = args.dialect or _workload_dialect(workload)
             schema = Schema.from_ddl_file(args.schema, dialect)

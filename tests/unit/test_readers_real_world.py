@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from backendperf.workload import ReadStats, Workload, read
+from backendperf.workload import ReadStats, Workload, detect, read
 from backendperf.workload.readers.base import chunks
 from backendperf.workload.readers.mysql import _last_entry_start, read_slow
 from backendperf.workload.readers.other import split_sql
@@ -169,3 +169,92 @@ def test_sql_script_lines_are_counted_in_linear_time() -> None:
     lines = [line for line, _ in split_sql(text)]
     assert lines[:3] == [1, 2, 3]
     assert lines[-1] == 200_000
+
+
+MYSQL50_GENERAL = (
+    "/usr/sbin/mysqld, Version: 5.0.51a-24+lenny2-log ((Debian)). started with:\n"
+    "Tcp port: 3306  Unix socket: /var/run/mysqld/mysqld.sock\n"
+    "Time                 Id Command    Argument\n"
+    "081208  9:23:49\t      1 Connect     root@localhost on \n"
+    "\t\t      1 Query       select @@version_comment limit 1\n"
+    "081208  9:23:51\t      1 Query       show databases\n"
+    "\t\t      1 Quit       \n"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [MYSQL50_GENERAL, MYSQL50_GENERAL.replace("\t", "    ")],
+    ids=["mysql-5.0", "padded-with-spaces"],
+)
+def test_mysql_5_0_general_logs_are_detected_and_read(tmp_path: pathlib.Path, text: str) -> None:
+    """MySQL 5.0 pads the command with spaces (no tab); some tools turn every tab into spaces:
+    both are detected and read, with their times and users."""
+    path = tmp_path / "general.log"
+    path.write_text(text)
+    assert detect(text) == "mysql-general"
+    stats = ReadStats()
+    events = list(read(path, stats=stats))
+    assert [e.statement for e in events] == ["select @@version_comment limit 1", "show databases"]
+    assert events[1].ts == dt.datetime(2008, 12, 8, 9, 23, 51)
+    assert events[0].user == "root"
+    assert stats.malformed == 0
+
+
+def test_a_byte_order_mark_does_not_defeat_detection(tmp_path: pathlib.Path) -> None:
+    """A UTF-8 BOM (Windows editors, exports) before the first line is not text of the log."""
+    path = tmp_path / "slow.log"
+    path.write_bytes(
+        b"\xef\xbb\xbf# User@Host: app[app] @ localhost []\n"
+        b"# Query_time: 0.100000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        b"SELECT 1;\n"
+    )
+    stats = ReadStats()
+    assert [e.statement for e in read(path, stats=stats)] == ["SELECT 1"]
+    assert stats.malformed == 0
+
+
+def test_blank_lines_between_slow_log_entries_are_not_malformed() -> None:
+    """Blank lines (hand-edited or concatenated logs) are not malformed lines."""
+    text = (
+        "\n\n# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.100000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT 1;\n\n\n"
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.200000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT 2;\n"
+    )
+    stats = ReadStats()
+    events = list(read_slow(io.StringIO(text), source="s", stats=stats, chunk_size=50))
+    assert [e.statement for e in events] == ["SELECT 1", "SELECT 2"]
+    assert stats.malformed == 0
+
+
+def test_continuation_lines_indented_with_spaces(tmp_path: pathlib.Path) -> None:
+    """A multi-line statement whose continuation tab became spaces keeps all its lines."""
+    path = tmp_path / "pg.log"
+    path.write_text(
+        "2026-11-28 06:55:14.100 UTC [42] app@shop LOG:  duration: 3.5 ms  statement: SELECT a\n"
+        "    FROM t\n"
+        "    WHERE id = 1\n"
+    )
+    stats = ReadStats()
+    events = list(read(path, format="pg-stderr", stats=stats))
+    assert [e.statement for e in events] == ["SELECT a\nFROM t\nWHERE id = 1"]
+    assert stats.malformed == 0
+
+
+def test_digest_exits_2_when_no_line_could_be_read(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log read with the wrong format or prefix is an error, not an empty report with exit 0;
+    ``--errors ignore`` accepts it."""
+    from backendperf.cli import main
+
+    path = tmp_path / "wrong.log"
+    path.write_text("".join(f"not a log line {i}\n" for i in range(30)))
+    assert main(["digest", "--format", "pg-stderr", str(path)]) == 2
+    assert "no statement read" in capsys.readouterr().err
+    assert main(["digest", "--format", "pg-stderr", "--errors", "ignore", str(path)]) == 0
+    assert main(["advise", "--format", "pg-stderr", str(path)]) == 2
+    assert "no statement read" in capsys.readouterr().err

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
 from backendperf.workload.readers.base import ErrorLevel, ReadStats, open_binary
-from backendperf.workload.readers.mysql import read_general, read_slow, read_slow_batches
+from backendperf.workload.readers.mysql import (
+    GENERAL_LINE,
+    read_general,
+    read_slow,
+    read_slow_batches,
+)
 from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
 from backendperf.workload.readers.postgres import (
     SEVERITIES,
@@ -66,10 +71,7 @@ _PG_LINE: Final = re.compile(rf"(?m)^\S.*?\b(?:{SEVERITIES}):  ")
 _PG_CSV: Final = re.compile(
     rf"(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+,.*?,(?:{SEVERITIES}),[0-9A-Z]{{5}},"
 )
-_GENERAL: Final = re.compile(
-    r"(?m)^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ "
-    r"(?:Query|Connect|Quit|Prepare|Execute|Init DB)\t"
-)
+_GENERAL: Final = re.compile(GENERAL_LINE, re.MULTILINE)
 
 
 def detect(head: str, name: str = "") -> str:
@@ -80,6 +82,7 @@ def detect(head: str, name: str = "") -> str:
     >>> detect('{"ts": null, "statement": "SELECT 1", "duration_ms": 1.0}\\n')
     'jsonl'
     """
+    head = head.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows editors, exports)
     stripped = head.lstrip()
     first = stripped.split("\n", 1)[0]
     if stripped.startswith("{"):
@@ -170,7 +173,9 @@ def _open(
     elif on_bytes is not None:
         raw = _Window(raw, None, on_bytes)
     buffered: Any = io.BufferedReader(raw, buffer_size=_SNIFF)
-    stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="")
+    # utf-8-sig: a byte order mark at the start is dropped, not read as text of the first line
+    encoding = "utf-8-sig" if byte_range is None or byte_range[0] == 0 else "utf-8"
+    stream = io.TextIOWrapper(buffered, encoding=encoding, errors="backslashreplace", newline="")
     try:
         yield from _read(
             buffered, stream, name, format, level, stats, log_line_prefix, first_line, batched

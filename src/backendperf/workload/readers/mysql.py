@@ -207,6 +207,8 @@ class _SlowLines:
                 stats.skip("server banner")
                 continue
             if not sql:
+                if not line.strip():
+                    continue  # a blank line between entries: nothing to read, nothing wrong
                 u = _USE.match(line) if line[:4].lower() == "use " else None
                 if u is not None:
                     if not header:  # a `use` line before the header starts the entry
@@ -560,10 +562,20 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
-_GENERAL: Final = re.compile(
-    r"^(?P<ts>\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*(?P<id>\d+)\s"
-    r"(?P<cmd>[A-Z][A-Za-z]*(?: [A-Za-z]+)?)\t?(?P<arg>.*)$"
+_COMMANDS: Final = (
+    "Query|Execute|Connect|Quit|Init DB|Prepare|Close stmt|Reset stmt|Field List|Statistics|"
+    "Ping|Shutdown|Refresh|Sleep|Change user|Binlog Dump|Table Dump|Kill|Set option|Fetch|"
+    "Long Data|Debug|Processlist|Time|Delayed insert|Register Slave|Daemon|Error|Connect Out|"
+    "Create DB|Drop DB|Killed|Binlog Dump GTID|Reset connection"
 )
+GENERAL_LINE: Final = (
+    r"^(?P<ts>\d{6}\s+\d{1,2}:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+)?[ \t]+(?P<id>\d+)[ \t]"
+    rf"(?P<cmd>{_COMMANDS})(?:[ \t]+|$)(?P<arg>.*)$"
+)
+"""A general-log line: time (only when it changed), thread id, command, argument. MySQL 5.6+
+and MariaDB separate the fields with tabs; MySQL 5.0/5.1 pad them with spaces, and some tools
+rewrite the tabs as spaces throughout: any run of blanks separates them."""
+_GENERAL: Final = re.compile(GENERAL_LINE)
 _CONNECT: Final = re.compile(r"^(?P<user>[^@\s]*)@\S+(?: on (?P<db>\S+))?")
 
 

@@ -341,13 +341,15 @@ class _StderrLines:
                 line = raw.rstrip("\r\n")
                 m = regex.match(line)
                 if m is None:
-                    # PostgreSQL indents every continuation line of a message with a tab
-                    if current is not None and line.startswith("\t"):
+                    # PostgreSQL indents every continuation line of a message with a tab (a
+                    # log shipper may have turned it into spaces)
+                    if current is not None and line[:1] in ("\t", " "):
+                        cont = line[1:] if line[0] == "\t" else line.lstrip(" ")
                         if detail:
                             sev, text = detail[-1]
-                            detail[-1] = (sev, text + "\n" + line[1:])
+                            detail[-1] = (sev, text + "\n" + cont)
                         else:
-                            lines.append(line[1:])
+                            lines.append(cont)
                     elif not line.strip():
                         stats.skip("blank line")
                     else:
