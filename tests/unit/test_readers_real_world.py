@@ -7,9 +7,13 @@ log in ways it must not.
 
 from __future__ import annotations
 
+import bz2
 import datetime as dt
+import gzip
 import io
-from typing import TYPE_CHECKING
+import lzma
+import zlib
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -258,3 +262,76 @@ def test_digest_exits_2_when_no_line_could_be_read(
     assert main(["digest", "--format", "pg-stderr", "--errors", "ignore", str(path)]) == 0
     assert main(["advise", "--format", "pg-stderr", str(path)]) == 2
     assert "no statement read" in capsys.readouterr().err
+
+
+def _slow_log(n: int) -> bytes:
+    entry = (
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.010000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT c FROM t WHERE id = {i};\n"
+    )
+    return "".join(entry.format(i=i) for i in range(n)).encode()
+
+
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+}
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSORS))
+def test_trailing_garbage_after_a_compressed_log_loses_nothing(
+    tmp_path: pathlib.Path, kind: str
+) -> None:
+    """Every entry before the garbage is read, and the damage is reported once (a gzip with
+    trailing garbage used to keep 91 of 394 entries)."""
+    path = tmp_path / f"slow.{kind}"
+    path.write_bytes(COMPRESSORS[kind](_slow_log(5000)) + b"this is not compressed\n" * 10)
+    stats = ReadStats()
+    assert len(list(read(path, stats=stats))) == 5000
+    assert stats.malformed == 1
+    assert "trailing garbage" in stats.examples[0]
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSORS))
+def test_a_truncated_compressed_log_keeps_what_zcat_recovers(
+    tmp_path: pathlib.Path, kind: str
+) -> None:
+    """A file cut short keeps every whole entry the decompressor can still produce (as
+    zcat/bzcat/xzcat do), not only the chunks before the last read."""
+    log = _slow_log(20000)
+    packed = COMPRESSORS[kind](log)
+    cut = packed[: len(packed) * 3 // 4]
+    path = tmp_path / f"cut.{kind}"
+    path.write_bytes(cut)
+    recovered = _stream_decompress(kind, cut)
+    whole_entries = recovered.count(b";\n")
+    stats = ReadStats()
+    got = list(read(path, stats=stats))
+    assert whole_entries > 10000
+    assert whole_entries <= len(got) <= whole_entries + 1  # + the cut last one, as pt-query-digest
+    assert stats.malformed == 1
+    assert "truncated" in stats.examples[0]
+
+
+def _stream_decompress(kind: str, data: bytes) -> bytes:
+    """What a streaming decompressor (zcat) gets out of ``data``."""
+    d: Any = {
+        "gzip": lambda: zlib.decompressobj(wbits=31),
+        "bzip2": bz2.BZ2Decompressor,
+        "xz": lzma.LZMADecompressor,
+    }[kind]()
+    out = b""
+    for i in range(0, len(data), 4096):
+        out += d.decompress(data[i : i + 4096])
+    return out
+
+
+def test_concatenated_gzip_members_are_read_on(tmp_path: pathlib.Path) -> None:
+    """``cat a.gz b.gz > c.gz`` is one valid gzip file of two members."""
+    path = tmp_path / "both.gz"
+    path.write_bytes(gzip.compress(_slow_log(300)) + gzip.compress(_slow_log(200)))
+    stats = ReadStats()
+    assert len(list(read(path, stats=stats))) == 500
+    assert stats.malformed == 0

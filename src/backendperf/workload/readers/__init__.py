@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
-from backendperf.workload.readers.base import ErrorLevel, ReadStats, open_binary
+from backendperf.workload.readers.base import Decompressing, ErrorLevel, ReadStats, open_binary
 from backendperf.workload.readers.mysql import (
     GENERAL_LINE,
     read_general,
@@ -165,6 +165,7 @@ def _open(
     stats = stats if stats is not None else ReadStats()
     name = str(path)
     raw: Any = open_binary(path)
+    opened = raw
     first_line = 1
     if byte_range is not None:
         start, end, first_line = byte_range
@@ -180,6 +181,9 @@ def _open(
         yield from _read(
             buffered, stream, name, format, level, stats, log_line_prefix, first_line, batched
         )
+        if isinstance(opened, Decompressing) and opened.damage is not None:
+            # everything before the damage was read (as zcat/bzcat would); say what was lost
+            stats.bad(level, name, f"compressed input: {opened.damage}")
     except _BROKEN as exc:  # a truncated or corrupt .gz/.bz2/.xz: keep what was read
         stats.bad(level, name, f"compressed input is truncated or corrupt ({exc})")
     finally:

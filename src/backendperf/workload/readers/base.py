@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import itertools
 import logging
 import lzma
 import sys
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import IO, TYPE_CHECKING, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
@@ -83,7 +83,77 @@ class ReadStats:
         self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
 
 
-_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+def _gzip() -> Any:
+    return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+
+
+_MAGIC: Final = (
+    (b"\x1f\x8b", _gzip),
+    (b"BZh", bz2.BZ2Decompressor),
+    (b"\xfd7zXZ\x00", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)),
+)
+
+
+class Decompressing(io.RawIOBase):
+    """A gzip, bzip2 or xz file decompressed as it is read, keeping everything up to damage.
+
+    ``gzip.open`` and friends raise on trailing garbage or a truncated end, and the read that
+    raises loses every byte it had decompressed (up to a whole chunk of log). This feeds the
+    file to a decompressor 64 kB at a time and hands out each piece as soon as it is out, as
+    ``zcat`` does: concatenated members (``cat a.gz b.gz``) are read on, and at damage (trailing
+    garbage, a truncated last block, a corrupt block) the stream ends after what was recovered,
+    with :attr:`damage` saying what happened.
+    """
+
+    def __init__(self, raw: IO[bytes], make: Callable[[], Any], magic: bytes) -> None:
+        self.raw = raw
+        self.make = make
+        self.magic = magic
+        self.decompressor = make()
+        self.out = b""
+        self.pos = 0  # what of ``out`` was handed out
+        self.done = False
+        self.damage: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self.pos >= len(self.out) and not self.done:
+            self.out, self.pos = b"", 0
+            self._step()
+        n = min(len(buffer), len(self.out) - self.pos)
+        buffer[:n] = memoryview(self.out)[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def _step(self) -> None:
+        d = self.decompressor
+        data = d.unused_data if d.eof else self.raw.read(1 << 16)
+        if d.eof:  # a member ended: another one follows, or garbage, or nothing
+            rest = data + self.raw.read(max(0, len(self.magic) - len(data)))
+            if not rest:
+                self.done = True
+                return
+            if not rest.startswith(self.magic):
+                self.damage = f"{len(rest)}+ bytes of trailing garbage after the last member"
+                self.done = True
+                return
+            d = self.decompressor = self.make()
+            data = rest
+        elif not data:  # the file ended inside a member
+            self.damage = "truncated: the file ends inside a compressed block"
+            self.done = True
+            return
+        try:
+            self.out = d.decompress(data)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            self.damage = f"corrupt: {exc}"
+            self.done = True
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
@@ -97,10 +167,9 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     except OSError as exc:
         raise LogFormatError(f"cannot read {name}: {exc.strerror or exc}") from exc
     head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
-    for magic, opener in _MAGIC:
+    for magic, make in _MAGIC:
         if head.startswith(magic):
-            raw.close()
-            return opener(path, "rb")  # type: ignore[return-value]
+            return Decompressing(raw, make, magic)  # type: ignore[return-value]
     return raw
 
 
