@@ -335,3 +335,34 @@ def test_concatenated_gzip_members_are_read_on(tmp_path: pathlib.Path) -> None:
     stats = ReadStats()
     assert len(list(read(path, stats=stats))) == 500
     assert stats.malformed == 0
+
+
+def test_jobs_keep_the_use_db_and_time_carried_over_range_boundaries(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--jobs 2`` cuts a slow log in two; entries after the cut still belong to the database
+    of the last ``use db;`` before it, and to the last ``# Time:``, as in one process."""
+    from backendperf.workload import parallel
+
+    monkeypatch.setattr(parallel, "_MIN_RANGE", 64 * 1024)
+    entry = (
+        "# User@Host: app[app] @ localhost []\n"
+        "# Query_time: 0.010000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\n"
+        "SELECT c FROM {table} WHERE id = {i};\n"
+    )
+    text = (
+        "# Time: 261128  7:01:47\nuse shop;\n"
+        + "".join(entry.format(table="early", i=i) for i in range(2000))
+        + "# Time: 261128  8:00:00\nuse other;\n"
+        + "".join(entry.format(table="late", i=i) for i in range(2000))
+    )
+    path = tmp_path / "slow.log"
+    path.write_text(text)
+    assert len(parallel.plan_ranges(str(path), "mysql-slow", 2)) == 2
+    serial = Workload.from_logs([path])
+    split = Workload.from_logs([path], jobs=2)
+    for fp, stats in serial.stats.items():
+        assert split.stats[fp].databases == stats.databases
+        assert split.stats[fp].count == stats.count
+        assert split.stats[fp].first_seen == stats.first_seen
+    assert {dict(s.databases).popitem()[0] for s in split.stats.values()} == {"shop", "other"}

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import io
     from collections.abc import Sequence
 
-__all__ = ["plan_ranges", "read_parallel"]
+__all__ = ["plan_carries", "plan_ranges", "read_parallel"]
 
 _MIN_RANGE: Final = 4 * 1024 * 1024
 _CHUNK: Final = 1024 * 1024
@@ -77,23 +77,62 @@ def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
     return ranges
 
 
-def _count_lines(fh: io.FileIO, size: int) -> int:
+def _count_lines(fh: io.FileIO, size: int, carry: dict[str, str] | None = None) -> int:
     """Newlines in the next ``size`` bytes of ``fh``, read through one reused 1 MiB buffer
-    (half the time of reading the range into one bytes object, and no 100 MB allocation)."""
+    (half the time of reading the range into one bytes object, and no 100 MB allocation).
+
+    With ``carry`` (a slow log), also record there the last ``use db;`` and ``# Time:`` values
+    of those bytes: what the next range inherits from this one."""
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     count = 0
+    tail = b""  # the end of the previous buffer: a line may straddle two
     while size > 0:
         n = fh.readinto(view[: min(size, _CHUNK)])
         if not n:
             break
         count += buf.count(b"\n", 0, n)
         size -= n
+        if carry is not None:
+            text = tail + bytes(view[:n])
+            for key, pattern in _CARRY:
+                found = None
+                for found in pattern.finditer(text):  # noqa: B007 - the last one counts
+                    pass
+                if found is not None:
+                    carry[key] = found[1].decode("utf-8", "backslashreplace").strip()
+            cut = text.rfind(b"\n")
+            tail = text[cut + 1 :] if cut >= 0 else text[-4096:]
     return count
 
 
+_CARRY: Final = (
+    ("db", re.compile(rb"(?mi)^use [`\"]?([^`\";\n]+)[`\"]?;[ \t\r]*$")),
+    ("time", re.compile(rb"(?m)^# Time: ([^\n]*)$")),
+)
+"""What a slow log's later entries inherit from earlier lines (see ``read_slow``)."""
+
+
+def plan_carries(path: str, ranges: list[tuple[int, int, int]]) -> list[dict[str, str]]:
+    """For each range of a slow log, the ``use db;`` and ``# Time:`` values in force at its
+    start (the serial reader carries them over from the lines before)."""
+    carries: list[dict[str, str]] = [{}]
+    with open(path, "rb", buffering=0) as fh:
+        for start, end, _ in ranges[:-1]:
+            fh.seek(start)
+            carry = dict(carries[-1])
+            _count_lines(fh, end - start, carry)
+            carries.append(carry)
+    return carries
+
+
 def _work(
-    path: str, fmt: str, byte_range: tuple[int, int, int], errors: str, prefix: str | None
+    path: str,
+    fmt: str,
+    byte_range: tuple[int, int, int],
+    errors: str,
+    prefix: str | None,
+    carry: dict[str, str] | None = None,
 ) -> Workload:
     w = Workload()
     w.read_stats = ReadStats()
@@ -105,6 +144,7 @@ def _work(
             stats=w.read_stats,
             log_line_prefix=prefix,
             byte_range=byte_range,
+            carry=carry,
         )
     )
     w.drop_caches()
@@ -120,7 +160,7 @@ def read_parallel(
     log_line_prefix: str | None = None,
 ) -> Workload:
     """One workload from ``paths``, each large file parsed by up to ``jobs`` processes."""
-    tasks: list[tuple[str, str, tuple[int, int, int]]] = []
+    tasks: list[tuple[str, str, tuple[int, int, int], dict[str, str] | None]] = []
     whole: list[str] = []
     for p in map(str, paths):
         if not _splittable(p):
@@ -130,16 +170,20 @@ def read_parallel(
         if fmt == "auto":
             with open_binary(p) as fh:
                 fmt = detect(fh.read(64 * 1024).decode("utf-8", "backslashreplace"), p)
-        tasks += [(p, fmt, r) for r in plan_ranges(p, fmt, jobs)]
+        ranges = plan_ranges(p, fmt, jobs)
+        carries = plan_carries(p, ranges) if fmt == "mysql-slow" and len(ranges) > 1 else None
+        tasks += [(p, fmt, r, carries[i] if carries else None) for i, r in enumerate(ranges)]
     result = Workload.from_logs(
         whole, format=format, errors=errors, log_line_prefix=log_line_prefix
     )
     if len(tasks) == 1:
-        path, fmt, byte_range = tasks[0]
-        result.merge(_work(path, fmt, byte_range, errors, log_line_prefix))
+        path, fmt, byte_range, carry = tasks[0]
+        result.merge(_work(path, fmt, byte_range, errors, log_line_prefix, carry))
     elif tasks:
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_work, p, f, r, errors, log_line_prefix) for p, f, r in tasks]
+            futures = [
+                pool.submit(_work, p, f, r, errors, log_line_prefix, c) for p, f, r, c in tasks
+            ]
             for future in futures:
                 result.merge(future.result())
     result.sources = [str(p) for p in paths]

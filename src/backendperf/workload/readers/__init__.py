@@ -36,7 +36,7 @@ from backendperf.workload.readers.postgres import (
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from backendperf.events import QueryEvent
 
@@ -143,11 +143,17 @@ def read_batches(
     log_line_prefix: str | None = None,
     byte_range: tuple[int, int, int] | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent | EventBatch]:
     """:func:`read`, where the format's reader can, with runs of entries handed over as
     :class:`~backendperf.events.EventBatch` columns (for :meth:`Workload.extend
-    <backendperf.workload.Workload.extend>`, which aggregates them without an event each)."""
-    return _open(path, format, errors, stats, log_line_prefix, byte_range, on_bytes, True)
+    <backendperf.workload.Workload.extend>`, which aggregates them without an event each).
+
+    ``carry``: for a ``byte_range`` of a slow log, what the lines before it left in force
+    (``{"db": ..., "time": ...}``: the last ``use db;`` and ``# Time:`` values), so that a
+    range is read as it would be in the whole file.
+    """
+    return _open(path, format, errors, stats, log_line_prefix, byte_range, on_bytes, True, carry)
 
 
 def _open(
@@ -159,6 +165,7 @@ def _open(
     byte_range: tuple[int, int, int] | None,
     on_bytes: Callable[[int], None] | None,
     batched: bool,
+    carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent | EventBatch]:
     """The generator behind both (so nothing is opened before the first event is asked for)."""
     level = ErrorLevel(errors)
@@ -179,7 +186,16 @@ def _open(
     stream = io.TextIOWrapper(buffered, encoding=encoding, errors="backslashreplace", newline="")
     try:
         yield from _read(
-            buffered, stream, name, format, level, stats, log_line_prefix, first_line, batched
+            buffered,
+            stream,
+            name,
+            format,
+            level,
+            stats,
+            log_line_prefix,
+            first_line,
+            batched,
+            carry,
         )
         if isinstance(opened, Decompressing) and opened.damage is not None:
             # everything before the damage was read (as zcat/bzcat would); say what was lost
@@ -236,6 +252,7 @@ def _read(
     log_line_prefix: str | None,
     first_line: int,
     batched: bool,
+    carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent | EventBatch]:
     if format == "auto":
         head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
@@ -252,6 +269,8 @@ def _read(
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
         kwargs["prefix"] = log_line_prefix
+    if format == "mysql-slow" and carry:
+        kwargs["carry"] = carry
     bulk = _BATCHED.get(format) if batched else None
     if bulk is not None:
         for item in bulk(stream, **kwargs):

@@ -20,7 +20,7 @@ from backendperf.workload.readers.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
 __all__ = ["read_general", "read_slow", "read_slow_batches", "read_slow_lines"]
 
@@ -295,6 +295,7 @@ def read_slow(
     errors: ErrorLevel = ErrorLevel.WARN,
     first_line: int = 1,
     chunk_size: int = _CHUNK,
+    carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent]:
     """Events from a slow query log (MySQL 5.6-8.x, MariaDB, Percona extra fields).
 
@@ -310,6 +311,7 @@ def read_slow(
             errors=errors,
             first_line=first_line,
             chunk_size=chunk_size,
+            carry=carry,
         )
     )
 
@@ -322,11 +324,16 @@ def read_slow_batches(
     errors: ErrorLevel = ErrorLevel.WARN,
     first_line: int = 1,
     chunk_size: int = _CHUNK,
+    carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent | EventBatch]:
     """:func:`read_slow`, with runs of usual entries as :class:`~backendperf.events.EventBatch`
     columns instead of one event each (what :class:`~backendperf.workload.Workload` reads
-    fastest)."""
+    fastest). ``carry``: the ``use db;`` and ``# Time:`` values in force where the text starts
+    (``{"db": ..., "time": ...}``), for a part of a log read on its own (``--jobs``)."""
     reader = _SlowChunks(source, stats, errors)
+    if carry:
+        reader.lines.db = carry.get("db") or None
+        reader.lines.ts = _time_header(carry["time"]) if carry.get("time") else None
     lineno = first_line  # number of the first line of ``body``
     # complete entries only: each piece ends before the last entry start read
     for body, _ in chunks(stream, chunk_size, _last_entry_start):
