@@ -235,3 +235,23 @@ def test_the_text_memo_is_bounded() -> None:
     long = "SELECT c FROM t WHERE c IN (" + ", ".join(map(str, range(300))) + ")"
     fp(long)
     assert long not in fp._texts
+
+
+@pytest.mark.parametrize(
+    ("sql", "normalized"),
+    [
+        ("SELECT @@port", "select @@port"),
+        ("SELECT @@SESSION.sql_mode", "select @@session.sql_mode"),
+        ("SET @x := 1", "set @x := ?"),
+        ("SELECT * FROM t WHERE a = @v", "select * from t where a = @v"),
+        ("SELECT * FROM `a tbl` WHERE id = 1", 'select * from "a tbl" where id = ?'),
+        ("SELECT `id` FROM `users`", "select id from users"),
+    ],
+)
+def test_mysql_variables_assignments_and_quoted_names(sql: str, normalized: str) -> None:
+    """Variables and ``:=`` stay one token each, and a quoted name with a space stays quoted
+    (``@@port`` read as ``@ @ port``; `` `a tbl` `` collided with the alias in ``a tbl``)."""
+    assert normalize(sql, "mysql") == normalized
+    assert fingerprint("SELECT * FROM `a tbl`", "mysql") != fingerprint(
+        "SELECT * FROM a tbl", "mysql"
+    )

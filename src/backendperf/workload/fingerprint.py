@@ -41,7 +41,7 @@ _COMMON = [
     # [A-Za-z_\x80-\U0010ffff][A-Za-z_0-9$\x80-\U0010ffff]*, spelled as the complement of
     # the ASCII left out: a class over 1.1M code points takes ~13 ms to compile, this ~0.
     ("word", r"[^\x00-@\[-^`{-\x7f][^\x00-#%-/:-@\[-^`{-\x7f]*"),
-    ("op", r"::|<>|!=|<=|>=|\|\||->>|->|#>>|#>|[^\s\w]"),
+    ("op", r"::|:=|<>|!=|<=|>=|\|\||->>|->|#>>|#>|[^\s\w]"),
 ]
 _NOT_WORD_CHARS: Final = r"\x00-#%-/:-@\[-^`{-\x7f"  # word chars: A-Za-z_0-9$ and non-ASCII
 _AT_WORD_START: Final = rf"(?<![^{_NOT_WORD_CHARS}])"  # a prefix letter counts only there (1x'1F')
@@ -59,6 +59,8 @@ _MYSQL = [
         r'|"(?:[^"\\]|\\.|"")*(?:"|\Z)',
     ),
     ("ident", r"`(?:[^`]|``)*(?:`|\Z)"),
+    # user and system variables: @x, @@port, @@session.sql_mode, @'a b', @`a`
+    ("var", r"@@?(?:[\w$.]+|'(?:[^'\\]|\\.)*'|`[^`]*`|\"[^\"]*\")"),
 ]
 
 
@@ -100,6 +102,7 @@ _UNARY_BEFORE: Final = frozenset(
 _NO_SPACE_BEFORE: Final = frozenset({",", ")", ".", "::", "[", "]", ";"})
 _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
 _LITERAL_WORDS: Final = frozenset({"true", "false"})
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z_0-9$]*")
 
 
 def _tokens(sql: str, dialect: str) -> list[str]:
@@ -122,7 +125,12 @@ def _tokens(sql: str, dialect: str) -> list[str]:
             else:
                 append(low)
         elif kind == "ident":
-            append(text[1:-1] if len(text) > 1 and text[-1] == text[0] else text[1:])
+            name = text[1:-1] if len(text) > 1 and text[-1] == text[0] else text[1:]
+            # A quoted name that is one plain word reads as the word (ORMs quote everything);
+            # any other (``a tbl``, ``a.b``) stays quoted, or it would read as other tokens.
+            append(name if _PLAIN_NAME.fullmatch(name) else '"' + name.replace('"', '""') + '"')
+        elif kind == "var":
+            append(text.lower())
         elif kind == "op":
             append(text)
         elif out and out[-1] in ("-", "+") and (len(out) == 1 or out[-2] in _UNARY_BEFORE):
