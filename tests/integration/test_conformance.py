@@ -355,11 +355,11 @@ def pg_line(draw: st.DrawFn) -> str:
     ms = draw(st.integers(1, 2_000_000)) / 1000
     body = draw(st.sampled_from(_PG_BODIES)).format(ms=f"{ms:.3f}", n=draw(st.integers(0, 9999)))
     second = draw(st.integers(10, 59))
-    line = f"2026-11-28 06:55:{second}.778 UTC [{draw(st.sampled_from([101, 102]))}] "
-    line += f"app@shop LOG:  {body}\n"
-    if "execute" in body:
+    pid = draw(st.sampled_from([101, 102]))
+    line = f"2026-11-28 06:55:{second}.778 UTC [{pid}] app@shop LOG:  {body}\n"
+    if "execute" in body:  # its parameters, from the same backend
         line += (
-            f"2026-11-28 06:55:{second}.778 UTC [101] app@shop DETAIL:  parameters: "
+            f"2026-11-28 06:55:{second}.778 UTC [{pid}] app@shop DETAIL:  parameters: "
             f"$1 = '{draw(st.integers(0, 99))}'\n"
         )
     return line

@@ -366,3 +366,54 @@ def test_jobs_keep_the_use_db_and_time_carried_over_range_boundaries(
         assert split.stats[fp].count == stats.count
         assert split.stats[fp].first_seen == stats.first_seen
     assert {dict(s.databases).popitem()[0] for s in split.stats.values()} == {"shop", "other"}
+
+
+@pytest.mark.parametrize(
+    ("line", "prefix"),
+    [
+        (
+            "2026-11-28 06:55:14 UTC [42]: [3-1] user=app,db=shop,app=psql,client=10.0.0.7 ",
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+        ),
+        ("2026-11-28 06:55:14 UTC:10.0.0.7(5432):app@shop:[42]:", "%t:%r:%u@%d:[%p]:"),
+        ("2026-11-28 06:55:14.125 UTC app shop [42] ", "%m %u %d [%p] "),
+        ("2026-11-28 06:55:14 UTC [42]: [3-1] db=shop,user=app ", "%t [%p]: [%l-1] db=%d,user=%u "),
+    ],
+    ids=["pgbadger-advice", "rds", "user-db-pid", "db-user"],
+)
+def test_log_line_prefix_is_inferred(tmp_path: pathlib.Path, line: str, prefix: str) -> None:
+    """A stderr log written with a well-known log_line_prefix is read without being told which
+    (pgBadger does; we read nothing from such logs before), and the report says which."""
+    from backendperf.workload import digest
+
+    path = tmp_path / "pg.log"
+    path.write_text(
+        "".join(
+            f"{line}LOG:  duration: {i}.5 ms  statement: SELECT * FROM t WHERE id = {i}\n"
+            for i in range(5)
+        )
+    )
+    workload = Workload.from_logs([path])
+    assert workload.calls == 5
+    assert workload.read_stats is not None
+    assert workload.read_stats.malformed == 0
+    assert workload.read_stats.notes == [f"{path}: log_line_prefix inferred as {prefix!r}"]
+    (stats,) = workload.stats.values()
+    if "%u" in prefix:
+        assert dict(stats.databases) == {"shop": 5}
+    report = digest.build(workload)
+    assert report["totals"]["notes"] == workload.read_stats.notes
+    assert "log_line_prefix inferred" in digest.render_text(report)
+
+
+def test_an_explicit_log_line_prefix_wins(tmp_path: pathlib.Path) -> None:
+    """--log-line-prefix is used as given, even where another prefix would read more."""
+    path = tmp_path / "pg.log"
+    path.write_text(
+        "2026-11-28 06:55:14.125 UTC [42] LOG:  duration: 1.5 ms  statement: SELECT 1\n"
+    )
+    stats = ReadStats()
+    events = list(read(path, format="pg-stderr", log_line_prefix="%t [%p] ", stats=stats))
+    assert events == []
+    assert stats.malformed == 1
+    assert stats.notes == []

@@ -90,6 +90,7 @@ def build(workload: Workload, *, top: int = 20, by: str = "total") -> dict[str, 
             "skipped": dict(rs.skipped.most_common()) if rs else {},
             "malformed": rs.malformed if rs else 0,
             "malformed_examples": rs.examples if rs else [],
+            "notes": rs.notes if rs else [],
         },
         "statements": [_statement(i, s, grand) for i, s in enumerate(workload.top(top, by=by), 1)],
         "by_database": _breakdown(workload, "databases"),
@@ -197,6 +198,8 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
         )
     for example in t["malformed_examples"]:
         console.print(f"  malformed: {example}", markup=False)
+    for note in t.get("notes", []):
+        console.print(f"  note: {note} (--log-line-prefix to set it)", markup=False)
     return console.export_text()
 
 

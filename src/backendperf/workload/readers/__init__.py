@@ -26,7 +26,9 @@ from backendperf.workload.readers.mysql import (
 )
 from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
 from backendperf.workload.readers.postgres import (
+    DEFAULT_PREFIX,
     SEVERITIES,
+    infer_prefix,
     prefix_regex,
     read_csvlog,
     read_jsonlog,
@@ -268,6 +270,13 @@ def _read(
     if format == "pg-stderr":
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
+        else:  # none given: the well-known one that reads the first lines best
+            head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
+            log_line_prefix = infer_prefix(head.removeprefix("\ufeff"))
+            if log_line_prefix is not None and log_line_prefix != DEFAULT_PREFIX:
+                note = f"{name}: log_line_prefix inferred as {log_line_prefix!r}"
+                if note not in stats.notes:
+                    stats.notes.append(note)
         kwargs["prefix"] = log_line_prefix
     if format == "mysql-slow" and carry:
         kwargs["carry"] = carry

@@ -60,6 +60,8 @@ class ReadStats:
     """Lines that could not be parsed at all (also counted in ``skipped``)."""
     examples: list[str] = field(default_factory=list)
     """``file:line: problem`` for the first few malformed lines."""
+    notes: list[str] = field(default_factory=list)
+    """What the readers chose for the user (an inferred ``log_line_prefix``, say)."""
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n
@@ -81,6 +83,7 @@ class ReadStats:
         self.skipped.update(other.skipped)
         self.malformed += other.malformed
         self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
+        self.notes.extend(n for n in other.notes if n not in self.notes)
 
 
 def _gzip() -> Any:

@@ -73,6 +73,50 @@ _ESCAPES: Final = {
 }
 
 
+KNOWN_PREFIXES: Final = (
+    DEFAULT_PREFIX,
+    "%m [%p] ",  # PostgreSQL's own default
+    "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",  # pgBadger's advice
+    "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+    "%t [%p]: [%l-1] db=%d,user=%u ",
+    "%t [%p]: [%l-1] ",
+    "%t [%p]: ",
+    "%m [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%m [%p] %u@%d ",
+    "%t [%p] %u@%d ",
+    "%t:%r:%u@%d:[%p]:",  # Amazon RDS / Aurora
+    "%m:%r:%u@%d:[%p]:",
+    "%m [%p] %q[user=%u,db=%d,app=%a] ",
+    "%t [%p-%l] %q%u@%d ",  # Ubuntu's older default
+    "%m %u %d [%p] ",
+    "%t ",
+    "%m ",
+)
+"""The ``log_line_prefix`` values met most often, tried in this order when none is given."""
+
+
+def infer_prefix(head: str) -> str | None:
+    """The :data:`KNOWN_PREFIXES` entry that reads the most lines of ``head`` (the first in the
+    list on a tie), or None when none reads any. A prefix that captures the user and database
+    wins over a shorter one that only reads past them.
+
+    >>> infer_prefix("2026-11-28 06:55:14 UTC [42]: [1-1] user=app,db=shop,app=psql,client=::1 "
+    ...              "LOG:  duration: 1.0 ms  statement: SELECT 1\\n")
+    '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h '
+    """
+    lines = head.splitlines()[:200]
+    best: tuple[int, int, int] = (0, 0, 0)
+    chosen = None
+    for rank, prefix in enumerate(KNOWN_PREFIXES):
+        regex = prefix_regex(prefix)
+        read = [m for m in map(regex.match, lines) if m is not None]
+        fields = sum("user" in m.groupdict() and m["user"] is not None for m in read[:20])
+        score = (len(read), fields, -rank)
+        if read and score > best:
+            best, chosen = score, prefix
+    return chosen
+
+
 def prefix_regex(prefix: str) -> re.Pattern[str]:
     """Compile a ``log_line_prefix`` (pgBadger's ``--prefix``) into a line matcher.
 
