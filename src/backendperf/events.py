@@ -55,6 +55,10 @@ class QueryEvent:
     """``file:line`` where the event was read."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Format-specific fields (MySQL ``Lock_time``, PostgreSQL ``query_id``, ...)."""
+    cancelled: str | None = None
+    """Why the statement did not complete, when it did not: ``"statement timeout"``,
+    ``"lock timeout"``, ``"user request"``, ``"recovery conflict"``, ``"deadlock"`` or
+    ``"error"`` (from an ``ERROR:`` message and its ``STATEMENT:``). Its duration is unknown."""
 
     def to_json(self) -> str:
         """One JSONL line (the documented file format)."""
@@ -79,6 +83,7 @@ class QueryEvent:
         }
         if self.extra:
             data["extra"] = self.extra
+        data["cancelled"] = self.cancelled
         return _dumps(data)
 
     @classmethod

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from backendperf.events import QueryEvent
 from backendperf.workload import ReadStats, Workload, detect, read
 from backendperf.workload.readers.base import chunks
 from backendperf.workload.readers.mysql import _last_entry_start, read_slow
@@ -417,3 +418,84 @@ def test_an_explicit_log_line_prefix_wins(tmp_path: pathlib.Path) -> None:
     assert events == []
     assert stats.malformed == 1
     assert stats.notes == []
+
+
+CANCELLED_LOG = "".join(
+    [
+        *(
+            f"2026-11-28 06:55:14.{i:03d} UTC [42] app@shop LOG:  duration: 2.000 ms  "
+            f"statement: SELECT * FROM users WHERE id = {i}\n"
+            for i in range(100)
+        ),
+        *(
+            f"2026-11-28 06:55:15.{i:03d} UTC [43] app@shop ERROR:  canceling statement due to "
+            f"statement timeout\n"
+            f"2026-11-28 06:55:15.{i:03d} UTC [43] app@shop STATEMENT:  SELECT * FROM orders "
+            f"WHERE status = 'late' AND created_at < '2026-0{i % 9 + 1}-01'\n"
+            for i in range(20)
+        ),
+        "2026-11-28 06:55:16.000 UTC [44] app@shop ERROR:  deadlock detected\n"
+        "2026-11-28 06:55:16.000 UTC [44] app@shop DETAIL:  Process 44 waits for ShareLock.\n"
+        "2026-11-28 06:55:16.000 UTC [44] app@shop STATEMENT:  UPDATE orders SET total = 1 "
+        "WHERE id = 7\n",
+    ]
+)
+
+
+def test_cancelled_statements_are_events_counted_per_fingerprint(tmp_path: pathlib.Path) -> None:
+    """``ERROR: canceling statement due to statement timeout`` + ``STATEMENT:`` is an event
+    that did not complete: counted per fingerprint and reason in the digest, not a skip."""
+    from backendperf.workload import digest
+
+    path = tmp_path / "pg.log"
+    path.write_text(CANCELLED_LOG)
+    stats = ReadStats()
+    events = list(read(path, stats=stats))
+    cancelled = [e for e in events if e.cancelled]
+    assert len(cancelled) == 21
+    assert {e.cancelled for e in cancelled} == {"statement timeout", "deadlock"}
+    assert all(e.duration_ms is None and e.database == "shop" for e in cancelled)
+    workload = Workload.from_logs([path])
+    assert workload.calls == 100  # completed statements only
+    assert workload.cancelled == 21
+    report = digest.build(workload)
+    assert report["totals"]["cancelled"] == 21
+    first = report["cancelled"][0]
+    assert first["reasons"] == {"statement timeout": 20}
+    assert first["normalized"].startswith("select * from orders where status = ?")
+    assert "did not complete: 21 statements" in digest.render_text(report)
+    assert QueryEvent.from_json(cancelled[0].to_json()).cancelled == "statement timeout"
+
+
+def test_the_advisor_weighs_statements_that_timed_out(tmp_path: pathlib.Path) -> None:
+    """A statement cancelled by statement_timeout ran at least as long as the slowest one that
+    completed: the advice serves it, though no duration of it was logged."""
+    from backendperf.advisor import Schema, advise
+
+    path = tmp_path / "pg.log"
+    path.write_text(CANCELLED_LOG)
+    schema = Schema.from_ddl(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);"
+        "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL,"
+        " total numeric NOT NULL, created_at timestamptz NOT NULL)"
+    )
+    advice = advise(Workload.from_logs([path]), schema=schema)
+    assert [s.table for s in advice.indexes] == ["orders"]
+    assert "status" in advice.indexes[0].columns or "created_at" in advice.indexes[0].columns
+
+
+def test_skip_reasons_do_not_come_from_arbitrary_fields(tmp_path: pathlib.Path) -> None:
+    """A jsonlog-like file whose severity field holds anything gives one skip reason, not one
+    per distinct value (726 "reasons" on a misdetected file)."""
+    import json
+
+    path = tmp_path / "odd.json"
+    path.write_text(
+        "".join(
+            json.dumps({"message": "m", "error_severity": f"value {i}", "pid": 1}) + "\n"
+            for i in range(50)
+        )
+    )
+    stats = ReadStats()
+    assert list(read(path, format="pg-json", stats=stats)) == []
+    assert dict(stats.skipped) == {"unknown severity": 50}

@@ -109,7 +109,8 @@ def test_digest_json_schema(tmp_path: pathlib.Path) -> None:
     assert top["normalized"] == "select count(*) from pgbench_accounts where bid = any(?::int[])"
     assert top["worst_sample"]["source"].endswith("pg15-stderr.sample.log:11")
     assert data["by_database"]["bench"]["calls"] == data["totals"]["calls"]
-    assert data["totals"]["skipped"]["error"] == 3
+    assert data["totals"]["cancelled"] == 3  # the ERROR + STATEMENT pairs
+    assert {c["reasons"]["error"] for c in data["cancelled"]} == {1}
     for key in ("count", "mean", "p99", "max"):
         assert (
             main(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from backendperf.advisor.candidates import MAX_COVER, MAX_INCLUDE, Candidate, candidates, reads
 from backendperf.advisor.report import (
@@ -94,17 +94,36 @@ class State:
 # -- stages ------------------------------------------------------------------------------------
 
 
+_RAN_LONG: Final = frozenset(
+    ("statement timeout", "lock timeout", "user request", "recovery conflict")
+)
+"""Why a statement was cancelled after running a long time (a deadlock or an error need not)."""
+
+
 def collect(state: State) -> State:
-    """One Query per fingerprint, with a real sample (parameters bound) to parse."""
+    """One Query per fingerprint, with a real sample (parameters bound) to parse.
+
+    A statement cancelled by a timeout (or a user, or recovery) has no logged duration, but it
+    ran at least as long as the slowest statement that completed (each of those finished
+    before the timeout): it weighs that much per cancelled call, so the statements that never
+    finish, often the ones that matter most, are not invisible to the advice.
+    """
+    completed = [s.max_ms for s in state.workload.stats.values() if s.timed]
+    floor = max(completed, default=0.0)
     for stats in state.workload.stats.values():
+        long_cancels = sum(n for why, n in stats.cancelled.items() if why in _RAN_LONG)
+        calls = stats.count + long_cancels
+        if not calls:  # only errors and deadlocks: nothing ran to serve
+            continue
         sample = stats.samples[0].bound() if stats.samples else stats.normalized
         raw = stats.samples[0].statement if stats.samples else stats.normalized
         if stats.samples and not stats.samples[0].params:
             # no parameters logged (a MySQL log, a plain statement): a literal is constant
             # only if every kept sample has it
             raw = raw if len({s.statement for s in stats.samples}) == 1 else ""
+        total_ms = stats.total_ms + long_cancels * floor
         state.queries.append(
-            Query(stats.fingerprint, stats.normalized, sample, stats.count, stats.total_ms, raw=raw)
+            Query(stats.fingerprint, stats.normalized, sample, calls, total_ms, raw=raw)
         )
     state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
     return state

@@ -54,6 +54,7 @@ def _statement(rank: int, s: FingerprintStats, grand_total: float) -> dict[str, 
         "last_seen": _iso(s.last_seen),
         "databases": dict(s.databases.most_common()),
         "users": dict(s.users.most_common()),
+        "cancelled": dict(s.cancelled.most_common()),
         "worst_sample": None
         if worst is None
         else {
@@ -91,8 +92,22 @@ def build(workload: Workload, *, top: int = 20, by: str = "total") -> dict[str, 
             "malformed": rs.malformed if rs else 0,
             "malformed_examples": rs.examples if rs else [],
             "notes": rs.notes if rs else [],
+            "cancelled": workload.cancelled,
         },
         "statements": [_statement(i, s, grand) for i, s in enumerate(workload.top(top, by=by), 1)],
+        "cancelled": [
+            {
+                "fingerprint": s.fingerprint,
+                "normalized": s.normalized,
+                "reasons": dict(s.cancelled.most_common()),
+                "completed_calls": s.count,
+                "sample": s.samples[0].statement if s.samples else None,
+            }
+            for s in sorted(
+                (s for s in workload.stats.values() if s.cancelled),
+                key=lambda s: (-sum(s.cancelled.values()), s.fingerprint),
+            )[:top]
+        ],
         "by_database": _breakdown(workload, "databases"),
         "by_user": _breakdown(workload, "users"),
         "histogram": [[_round(b), n] for b, n in histogram.histogram()],
@@ -172,6 +187,15 @@ def render_text(report: dict[str, Any], *, width: int = 120) -> str:
                 f" {_shorten(w['bound'], 400)}",
                 markup=False,
             )
+    if report.get("cancelled"):
+        console.print(
+            f"did not complete: {report['totals']['cancelled']} statements "
+            "(their durations are unknown; often the slowest of all):",
+            markup=False,
+        )
+        for c in report["cancelled"][:10]:
+            reasons = ", ".join(f"{n} {why}" for why, n in c["reasons"].items())
+            console.print(f"  {reasons}: {_shorten(c['normalized'], 200)}", markup=False)
     if report["by_database"]:
         console.print(
             "by database: "

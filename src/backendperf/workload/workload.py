@@ -162,6 +162,10 @@ class FingerprintStats:
     sketch: Sketch = field(default_factory=Sketch)
     samples: list[Sample] = field(default_factory=list)
     """The slowest occurrence first, then the first ones seen (at most three)."""
+    cancelled: Counter[str] = field(default_factory=Counter)
+    """Executions that did not complete, by why (``QueryEvent.cancelled``): a statement
+    timeout, a lock timeout, a user's cancel, a deadlock, an error. Not in ``count`` or
+    ``total_ms``: their durations are unknown."""
 
     @property
     def mean_ms(self) -> float:
@@ -177,6 +181,9 @@ class FingerprintStats:
         # Runs once per log line: plain comparisons instead of min()/max() calls, the
         # sketch's bucket update inlined (one dict lookup when the value was seen), and the
         # sample list left alone in the common case (full, and this call not the slowest).
+        if event.cancelled is not None:
+            self._cancel(event)
+            return
         calls = event.calls
         self.count += calls
         ms = event.duration_ms
@@ -303,6 +310,13 @@ class FingerprintStats:
                     continue
             self._sample(batch.event(row))
 
+    def _cancel(self, event: QueryEvent) -> None:
+        """A statement that did not complete: counted by why; a sample while there is room
+        (for a statement that never completed, the only text the advisor can parse)."""
+        self.cancelled[event.cancelled or "error"] += event.calls
+        if len(self.samples) < _SAMPLES:
+            self.samples.append(_sample_of(event, None))
+
     def _sample(self, event: QueryEvent) -> None:
         samples = self.samples
         ms = event.duration_ms
@@ -316,6 +330,7 @@ class FingerprintStats:
         del samples[_SAMPLES:]
 
     def merge(self, other: FingerprintStats) -> None:
+        self.cancelled.update(other.cancelled)
         self.count += other.count
         self.timed += other.timed
         self.total_ms += other.total_ms
@@ -511,6 +526,11 @@ class Workload:
     @property
     def calls(self) -> int:
         return sum(s.count for s in self.stats.values())
+
+    @property
+    def cancelled(self) -> int:
+        """Statements that did not complete (timeouts, cancels, deadlocks, errors)."""
+        return sum(sum(s.cancelled.values()) for s in self.stats.values())
 
     def span(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         firsts = [s.first_seen for s in self.stats.values() if s.first_seen is not None]

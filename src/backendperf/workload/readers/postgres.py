@@ -220,6 +220,31 @@ def parse_ts(text: str | None) -> dt.datetime | None:
     return when
 
 
+_SEVERITY_NAMES: Final = frozenset(SEVERITIES.split("|")[:-1]) | {f"DEBUG{i}" for i in range(1, 6)}
+
+_CANCEL_REASONS: Final = (
+    ("canceling statement due to statement timeout", "statement timeout"),
+    ("canceling statement due to lock timeout", "lock timeout"),
+    ("canceling statement due to user request", "user request"),
+    ("canceling statement due to conflict with recovery", "recovery conflict"),
+    ("deadlock detected", "deadlock"),
+)
+
+
+def cancel_reason(message: str) -> str:
+    """Why a statement logged with an ``ERROR:`` did not complete.
+
+    >>> cancel_reason("canceling statement due to statement timeout")
+    'statement timeout'
+    >>> cancel_reason('relation "nope" does not exist at character 15')
+    'error'
+    """
+    for start, reason in _CANCEL_REASONS:
+        if message.startswith(start):
+            return reason
+    return "error"
+
+
 class _Messages:
     """Turns PostgreSQL log messages into QueryEvents (shared by the three formats)."""
 
@@ -289,12 +314,24 @@ class _Messages:
         message: str,
         detail: str | None,
         line: int,
+        statement: str | None = None,
     ) -> tuple[QueryEvent, ...]:
         """The events this message completes: usually none or one; a plain call returning a
-        tuple, not a generator, because it runs once per log line."""
+        tuple, not a generator, because it runs once per log line. ``statement``: the text of
+        the message's ``STATEMENT:`` line (csvlog's ``query``, jsonlog's ``statement``)."""
         stats = self.stats
         if severity != "LOG":
-            stats.skip("error" if severity in ("ERROR", "FATAL", "PANIC") else severity.lower())
+            if severity in ("ERROR", "FATAL") and statement and statement.strip():
+                # A statement that did not complete: cancelled by a timeout or a user, a
+                # deadlock victim, or an error. Often the slowest statements of the log.
+                event = self._event(statement.strip(), None, fields, None, line)
+                return (replace(event, cancelled=cancel_reason(message)),)
+            if severity in ("ERROR", "FATAL", "PANIC"):
+                stats.skip("error")
+            elif severity in _SEVERITY_NAMES:
+                stats.skip(severity.lower())
+            else:  # a csvlog/jsonlog field holding anything (a misdetected file): one reason
+                stats.skip("unknown severity")
             return ()
         m = _DURATION_KIND.match(message)
         if m is not None:
@@ -417,6 +454,7 @@ class _StderrLines:
                         lines[0] if len(lines) == 1 else "\n".join(lines),
                         _detail(detail) if detail else None,
                         start,
+                        _statement(detail) if detail else None,
                     )
                 current, lines, detail, start = fields, [fields["message"]], [], lineno
         finally:
@@ -429,12 +467,14 @@ class _StderrLines:
         if current is None:
             return ()
         self.current = None
+        detail = self.detail
         return self.messages.message(
             current,
             current["severity"],
             "\n".join(self.lines),
-            _detail(self.detail) if self.detail else None,
+            _detail(detail) if detail else None,
             self.start,
+            _statement(detail) if detail else None,
         )
 
 
@@ -647,6 +687,11 @@ def _detail(parts: list[tuple[str, str]]) -> str | None:
     return next((text for severity, text in parts if severity == "DETAIL"), None)
 
 
+def _statement(parts: list[tuple[str, str]]) -> str | None:
+    """The text of an error's ``STATEMENT:`` line."""
+    return next((text for severity, text in parts if severity == "STATEMENT"), None)
+
+
 # -- csvlog --------------------------------------------------------------------------------
 
 _CSV_COLUMNS: Final = (
@@ -715,7 +760,12 @@ def read_csvlog(
             "db": rec["database_name"],
         }
         yield from messages.message(
-            fields, rec["error_severity"], rec["message"], rec["detail"] or None, row_line
+            fields,
+            rec["error_severity"],
+            rec["message"],
+            rec["detail"] or None,
+            row_line,
+            rec.get("query") or None,
         )
     yield from messages.finish()
 
@@ -757,5 +807,6 @@ def read_jsonlog(
             str(rec["message"]),
             rec.get("detail"),
             lineno,
+            rec.get("statement"),
         )
     yield from messages.finish()
