@@ -12,8 +12,9 @@ import datetime as dt
 import gzip
 import io
 import lzma
+import pathlib
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,7 @@ from backendperf.workload.readers.base import chunks
 from backendperf.workload.readers.mysql import _last_entry_start, read_slow
 from backendperf.workload.readers.other import split_sql
 
-if TYPE_CHECKING:
-    import pathlib
+FIXTURES = pathlib.Path(__file__).parent.parent / "fixtures" / "logs"
 
 
 def slow_events(text: str, chunk_size: int = 1 << 20) -> list[tuple[str, float | None]]:
@@ -499,3 +499,37 @@ def test_skip_reasons_do_not_come_from_arbitrary_fields(tmp_path: pathlib.Path) 
     stats = ReadStats()
     assert list(read(path, format="pg-json", stats=stats)) == []
     assert dict(stats.skipped) == {"unknown severity": 50}
+
+
+def test_one_space_after_the_severity(tmp_path: pathlib.Path) -> None:
+    """``LOG: duration: 1.5 ms statement: ...`` (one space, as some log shippers rewrite the
+    lines) is detected and read like PostgreSQL's two-space form."""
+    path = tmp_path / "shipped.log"
+    path.write_text(
+        "".join(
+            f"2026-11-28 06:55:1{i}.100 UTC [42] app@shop LOG: duration: 1.5 ms statement: "
+            f"SELECT * FROM t WHERE id = {i}\n"
+            for i in range(5)
+        )
+    )
+    stats = ReadStats()
+    events = list(read(path, stats=stats))
+    assert [e.duration_ms for e in events] == [1.5] * 5
+    assert stats.malformed == 0
+
+
+def test_csvlog_with_a_quoted_time_is_detected(tmp_path: pathlib.Path) -> None:
+    """A csvlog whose every field is quoted (rewritten by a tool) is detected as csvlog."""
+    import csv
+
+    rows = (FIXTURES / "pg15-csvlog.sample.csv").read_text().splitlines()[:20]
+    quoted = io.StringIO()
+    writer = csv.writer(quoted, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for row in csv.reader(rows):
+        writer.writerow(row)
+    path = tmp_path / "quoted.csv"
+    path.write_text(quoted.getvalue())
+    assert detect(quoted.getvalue()) == "pg-csv"
+    stats = ReadStats()
+    assert len(list(read(path, stats=stats))) > 5
+    assert stats.malformed == 0

@@ -69,9 +69,12 @@ _BATCHED: Final[dict[str, Callable[..., Iterator[QueryEvent | EventBatch]]]] = {
 }
 
 _SNIFF: Final = 64 * 1024
-_PG_LINE: Final = re.compile(rf"(?m)^\S.*?\b(?:{SEVERITIES}):  ")
-_PG_CSV: Final = re.compile(
-    rf"(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+,.*?,(?:{SEVERITIES}),[0-9A-Z]{{5}},"
+_PG_LINE: Final = re.compile(
+    rf"(?m)^\S.*?\b(?:{SEVERITIES}):(?:  | duration: | statement: )"
+)  # two spaces after the severity; one, as some log shippers write it, before a statement
+_PG_CSV: Final = re.compile(  # the time quoted or not (tools that rewrite csvlog quote it)
+    rf'(?m)^"?\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+?"?,.*?,'
+    rf'"?(?:{SEVERITIES})"?,"?[0-9A-Z]{{5}}"?,'
 )
 _GENERAL: Final = re.compile(GENERAL_LINE, re.MULTILINE)
 

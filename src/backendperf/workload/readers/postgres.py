@@ -126,7 +126,8 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     ('12511', 'postgres', 'bench', 'LOG')
     """
     return re.compile(
-        rf"^{_prefix_body(prefix)}\s*(?P<severity>{SEVERITIES}):  (?P<message>.*)$", re.DOTALL
+        rf"^{_prefix_body(prefix)}\s*(?P<severity>{SEVERITIES}): {{1,2}}(?P<message>.*)$",
+        re.DOTALL,
     )
 
 
@@ -162,7 +163,7 @@ def _prefix_body(prefix: str) -> str:
 
 
 _DURATION_KIND: Final = re.compile(
-    r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:$|  (?P<kind>statement|execute|parse|bind|plan)"
+    r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:$| {1,2}(?P<kind>statement|execute|parse|bind|plan)"
     r"(?: (?P<name>[^:]*))?:\s?(?P<sql>.*)$)",
     re.DOTALL,
 )
@@ -528,7 +529,7 @@ def read_stderr(
 # DETAIL/HINT/... lines (which attach to it), statements logged before their duration
 # (log_statement). Searched for in what the entry pattern leaves, not in the whole chunk.
 _NOT_ONE_LINE: Final = re.compile(
-    rf"\t|(?:{'|'.join(sorted(_ATTACHED))}):  |LOG:  (?:statement: |execute )"
+    rf"\t|(?:{'|'.join(sorted(_ATTACHED))}): |LOG: {{1,2}}(?:statement: |execute )"
 )
 
 
