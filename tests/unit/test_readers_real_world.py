@@ -533,3 +533,45 @@ def test_csvlog_with_a_quoted_time_is_detected(tmp_path: pathlib.Path) -> None:
     stats = ReadStats()
     assert len(list(read(path, stats=stats))) > 5
     assert stats.malformed == 0
+
+
+@pytest.mark.parametrize("layout", ["csv", "json-array", "json-lines"])
+def test_pg_stat_statements_exports_are_read_row_by_row(
+    tmp_path: pathlib.Path, layout: str
+) -> None:
+    """A 3-5 MB export is read with memory bounded by a row, not by the file (an 80 MB export
+    took 729 MB), and every row becomes an event."""
+    import json
+    import tracemalloc
+
+    rows = [
+        {
+            "query": f"SELECT * FROM t{i % 50} WHERE id = $1 AND x = '{'y' * 40}'",
+            "calls": 3,
+            "total_exec_time": 1.5,
+            "rows": 3,
+        }
+        for i in range(30000)
+    ]
+    path = tmp_path / f"pgss.{layout}"
+    if layout == "csv":
+        path.write_text(
+            "query,calls,total_exec_time,rows\n"
+            + "".join(f'"{r["query"].replace(chr(34), chr(34) * 2)}",3,1.5,3\n' for r in rows)
+        )
+    elif layout == "json-array":
+        path.write_text(json.dumps(rows, indent=1))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    size = path.stat().st_size
+    assert size > 2_000_000
+    stats = ReadStats()
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in read(path, format="pgss", stats=stats))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 30000
+    assert stats.malformed == 0
+    assert peak < size / 4, (peak, size)

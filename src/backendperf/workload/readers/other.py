@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -116,31 +117,101 @@ def read_pgss(
 ) -> Iterator[QueryEvent]:
     """An export of ``pg_stat_statements``: CSV with a header (``\\copy ... csv header``) or
     JSON (an array of objects, or one object per line). Each row is one event of ``calls``
-    executions whose ``duration_ms`` is the total time."""
-    text = stream.read()
-    stats.lines += text.count("\n")
-    stripped = text.lstrip()
-    records: list[tuple[str, dict[str, Any]]] = []
-    if stripped.startswith(("[", "{")):
-        try:
-            data = json.loads(stripped)
-            rows = data if isinstance(data, list) else [data]
-        except ValueError:
-            rows = []
-            for i, line in enumerate(stripped.splitlines(), 1):
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    stats.bad(errors, f"{source}:{i}", f"not JSON: {exc}")
-        records = [(f"{source}:{i}", r) for i, r in enumerate(rows, 1) if isinstance(r, dict)]
+    executions whose ``duration_ms`` is the total time.
+
+    Read row by row, never whole: memory is bounded by a row (an 80 MB export took 729 MB
+    when it was read whole and parsed at once).
+    """
+    first = stream.readline()
+    while first and not first.strip():
+        stats.lines += 1
+        first = stream.readline()
+    start = first.lstrip()[:1]
+    records: Iterator[tuple[str, Any]]
+    if start == "[":
+        records = _json_array(first, stream, source, stats)
+    elif start == "{":
+        records = _json_lines(first, stream, source, stats, errors)
     else:
-        reader = csv.DictReader(text.splitlines())
-        records = [(f"{source}:{reader.line_num}", dict(r)) for r in reader]
+        records = _csv_rows(first, stream, source, stats)
     for where, rec in records:
+        if not isinstance(rec, dict):
+            continue
         if not rec.get("query") or "calls" not in rec:
             stats.bad(errors, where, "a pg_stat_statements row needs 'query' and 'calls'")
             continue
         yield _pgss_event(rec, where)
+
+
+def _csv_rows(
+    first: str, stream: IO[str], source: str, stats: ReadStats
+) -> Iterator[tuple[str, Any]]:
+    reader = csv.DictReader(itertools.chain([first], stream))
+    counted = 0
+    for row in reader:
+        stats.lines += reader.line_num - counted
+        counted = reader.line_num
+        yield f"{source}:{reader.line_num}", dict(row)
+    stats.lines += reader.line_num - counted
+
+
+def _json_lines(
+    first: str, stream: IO[str], source: str, stats: ReadStats, errors: ErrorLevel
+) -> Iterator[tuple[str, Any]]:
+    """One object per line; a first line that is not a whole object: one (pretty) object."""
+    try:
+        head = json.loads(first)
+    except ValueError:
+        text = first + stream.read()  # one object over many lines: small by nature
+        stats.lines += text.count("\n")
+        try:
+            yield f"{source}:1", json.loads(text)
+        except ValueError as exc:
+            stats.bad(errors, f"{source}:1", f"not JSON: {exc}")
+        return
+    stats.lines += 1
+    yield f"{source}:1", head
+    for i, line in enumerate(stream, 2):
+        stats.lines += 1
+        if not line.strip():
+            continue
+        try:
+            yield f"{source}:{i}", json.loads(line)
+        except ValueError as exc:
+            stats.bad(errors, f"{source}:{i}", f"not JSON: {exc}")
+
+
+_BETWEEN: Final = re.compile(r"[\s,]*")
+
+
+def _json_array(
+    first: str, stream: IO[str], source: str, stats: ReadStats
+) -> Iterator[tuple[str, Any]]:
+    """The items of a JSON array, decoded one at a time from a bounded buffer."""
+    decode = json.JSONDecoder().raw_decode
+    buf = first[first.index("[") + 1 :]
+    stats.lines += first.count("\n")
+    pos, item = 0, 0
+    while True:
+        pos = _BETWEEN.match(buf, pos).end()  # type: ignore[union-attr]  # always matches
+        if pos < len(buf) and buf[pos] == "]":
+            return
+        try:
+            if pos >= len(buf):
+                raise ValueError("need more")
+            value, pos = decode(buf, pos)
+        except ValueError:
+            more = stream.read(1 << 16)
+            if not more:
+                if buf[pos:].strip():
+                    raise LogFormatError(f"{source}: the JSON array ends inside an item") from None
+                return
+            stats.lines += more.count("\n")
+            buf = buf[pos:] + more
+            pos = 0
+            continue
+        item += 1
+        yield f"{source}:{item}", value
 
 
 def read_pgss_live(url: str, *, stats: ReadStats, limit: int | None = None) -> Iterator[QueryEvent]:
