@@ -319,6 +319,9 @@ def slow_entry(draw: st.DrawFn) -> str:
             )
         )
     )
+    if with_user and draw(st.integers(0, 5)) == 0:  # Ping, Quit, ...: their own classes
+        parts.append(f"# administrator command: {draw(st.sampled_from(['Ping', 'Quit']))};\n")
+        return "".join(parts)
     shape = draw(st.sampled_from(_SHAPES))
     parts.append(shape.format(n=draw(st.integers(0, 10**6)), m=draw(st.integers(0, 99))) + ";\n")
     return "".join(parts)

@@ -575,3 +575,32 @@ def test_pg_stat_statements_exports_are_read_row_by_row(
     assert count == 30000
     assert stats.malformed == 0
     assert peak < size / 4, (peak, size)
+
+
+def test_administrator_commands_are_counted_in_their_own_classes() -> None:
+    """``# administrator command: Ping;`` is the entry's statement (as pt-query-digest counts
+    it), so its time is not lost as an entry without a statement; the advisor says it is not
+    a query."""
+    from backendperf.advisor import Schema, advise
+
+    text = "".join(
+        "# User@Host: app[app] @ localhost []\n"
+        f"# Query_time: 0.{i + 1:06d}  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0\n"
+        f"# administrator command: {'Ping' if i % 2 else 'Quit'};\n"
+        for i in range(10)
+    )
+    stats = ReadStats()
+    events = list(read_slow(io.StringIO(text), source="s", stats=stats))
+    assert sorted({e.statement for e in events}) == [
+        "administrator command: Ping",
+        "administrator command: Quit",
+    ]
+    assert sum(e.duration_ms or 0 for e in events) == pytest.approx(sum(range(1, 11)) / 1000)
+    assert "entry without a statement" not in stats.skipped
+    workload = Workload()
+    workload.extend(events)
+    advice = advise(workload, schema=Schema.from_ddl("CREATE TABLE t (id int PRIMARY KEY)"))
+    assert advice.indexes == []
+    assert {n.reason for n in advice.no_suggestion} == {
+        "not a query on a table (a setting, transaction control or DDL)"
+    }

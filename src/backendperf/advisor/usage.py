@@ -100,6 +100,8 @@ class StatementUsage:
 def extract(sql: str, schema: Schema, dialect: str | None = None) -> StatementUsage:
     """The per-table usage of ``sql`` (never raises: parse errors land in ``.error``)."""
     dialect = dialect or schema.dialect
+    if sql.startswith("administrator command: "):  # a slow log's Ping, Quit, Init DB, ...
+        return StatementUsage("other")
     read = sqlglot_dialect(dialect)
     text = (
         _PLACEHOLDERS.sub(lambda m: m[0] if m[0].startswith("'") else "?", sql)

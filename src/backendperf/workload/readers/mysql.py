@@ -163,6 +163,11 @@ class _SlowLines:
                     header, sql = self.header, self.sql
                 if not header:
                     self.start = lineno
+                if tag == "admi" and line.startswith("# administrator command: "):
+                    # Ping, Quit, Init DB, ...: the entry's statement (pt-query-digest counts
+                    # them in their own classes); their time would otherwise be lost
+                    sql.append(line[2:])
+                    continue
                 if tag == "Quer":
                     q = _QUERY_TIME.match(line)
                     if q is not None:
