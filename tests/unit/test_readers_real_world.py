@@ -604,3 +604,42 @@ def test_administrator_commands_are_counted_in_their_own_classes() -> None:
     assert {n.reason for n in advice.no_suggestion} == {
         "not a query on a table (a setting, transaction control or DDL)"
     }
+
+
+SYSLOG = """\
+Nov 28 06:55:14 db1 postgres[12511]: [3-1] user=app,db=shop LOG:  duration: 1.935 ms  \
+statement: SELECT aid
+Nov 28 06:55:14 db1 postgres[12511]: [3-2] #011FROM pgbench_accounts
+Nov 28 06:55:14 db1 postgres[12511]: [3-3] #011WHERE aid = 5
+Nov 28 06:55:15 db1 postgres[12512]: [4-1] user=app,db=shop LOG:  duration: 0.500 ms  \
+execute <unnamed>: SELECT * FROM users WHERE id = $1
+Nov 28 06:55:15 db1 postgres[12512]: [5-1] user=app,db=shop DETAIL:  parameters: $1 = '7'
+Nov 28 06:55:16 db1 CRON[999]: (root) CMD (true)
+Nov 28 06:55:17 db1 postgres[12513]: [6-1] user=app,db=shop ERROR:  canceling statement due \
+to statement timeout
+Nov 28 06:55:17 db1 postgres[12513]: [7-1] user=app,db=shop STATEMENT:  SELECT pg_sleep(100)
+2026-11-28T06:55:18.250000+00:00 db1 postgres[12514]: [8-1] user=app,db=shop LOG:  \
+duration: 2.000 ms  statement: SELECT 1
+"""
+
+
+def test_postgres_through_syslog(tmp_path: pathlib.Path) -> None:
+    """log_destination=syslog: detected; multi-part messages joined, parameters bound,
+    cancellations counted, other programs' lines skipped, the inner log_line_prefix found."""
+    path = tmp_path / "syslog"
+    path.write_text(SYSLOG)
+    assert detect(SYSLOG) == "pg-syslog"
+    stats = ReadStats()
+    events = list(read(path, stats=stats))
+    assert [(e.statement, e.duration_ms, e.database, e.cancelled) for e in events] == [
+        ("SELECT aid\nFROM pgbench_accounts\nWHERE aid = 5", 1.935, "shop", None),
+        ("SELECT * FROM users WHERE id = $1", 0.5, "shop", None),
+        ("SELECT pg_sleep(100)", None, "shop", "statement timeout"),
+        ("SELECT 1", 2.0, "shop", None),
+    ]
+    assert events[1].params == ("7",)
+    assert events[0].ts is not None and (events[0].ts.month, events[0].ts.day) == (11, 28)
+    assert events[3].ts == dt.datetime(2026, 11, 28, 6, 55, 18, tzinfo=dt.timezone.utc)
+    assert stats.skipped["not a PostgreSQL line"] == 1
+    assert stats.malformed == 0
+    assert stats.lines == 9

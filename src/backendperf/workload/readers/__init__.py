@@ -1,7 +1,8 @@
 """Query-log readers: every format becomes a stream of :class:`~backendperf.events.QueryEvent`.
 
 >>> sorted(FORMATS)  # doctest: +NORMALIZE_WHITESPACE
-['jsonl', 'mysql-general', 'mysql-slow', 'pg-csv', 'pg-json', 'pg-stderr', 'pgss', 'sql']
+['jsonl', 'mysql-general', 'mysql-slow', 'pg-csv', 'pg-json', 'pg-stderr', 'pg-syslog',
+ 'pgss', 'sql']
 
 :func:`read` opens a file (or ``-`` for stdin; gzip, bzip2 and xz are decompressed), detects
 the format unless told, and yields events; :class:`ReadStats` counts what was skipped and why.
@@ -28,12 +29,14 @@ from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_
 from backendperf.workload.readers.postgres import (
     DEFAULT_PREFIX,
     SEVERITIES,
+    SYSLOG_LINE,
     infer_prefix,
     prefix_regex,
     read_csvlog,
     read_jsonlog,
     read_stderr,
     read_stderr_batches,
+    read_syslog,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +59,7 @@ FORMATS: Final[dict[str, Callable[..., Iterator[QueryEvent]]]] = {
     "pg-stderr": read_stderr,
     "pg-csv": read_csvlog,
     "pg-json": read_jsonlog,
+    "pg-syslog": read_syslog,
     "mysql-slow": read_slow,
     "mysql-general": read_general,
     "pgss": read_pgss,
@@ -77,6 +81,7 @@ _PG_CSV: Final = re.compile(  # the time quoted or not (tools that rewrite csvlo
     rf'"?(?:{SEVERITIES})"?,"?[0-9A-Z]{{5}}"?,'
 )
 _GENERAL: Final = re.compile(GENERAL_LINE, re.MULTILINE)
+_PG_SYSLOG: Final = re.compile(SYSLOG_LINE, re.MULTILINE)
 
 
 def detect(head: str, name: str = "") -> str:
@@ -107,6 +112,8 @@ def detect(head: str, name: str = "") -> str:
     header = first.lower().replace('"', "")
     if "query" in header.split(",") and "calls" in header.split(","):
         return "pgss"
+    if _PG_SYSLOG.search(head) and _PG_LINE.search(head):
+        return "pg-syslog"
     if _PG_LINE.search(head):
         return "pg-stderr"
     if name.endswith((".sql", ".sql.gz")) or re.match(
@@ -280,6 +287,10 @@ def _read(
                 note = f"{name}: log_line_prefix inferred as {log_line_prefix!r}"
                 if note not in stats.notes:
                     stats.notes.append(note)
+        kwargs["prefix"] = log_line_prefix
+    if format == "pg-syslog":
+        if log_line_prefix is not None:
+            prefix_regex(log_line_prefix)
         kwargs["prefix"] = log_line_prefix
     if format == "mysql-slow" and carry:
         kwargs["carry"] = carry

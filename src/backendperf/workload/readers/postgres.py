@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import re
 from dataclasses import replace
@@ -95,7 +96,7 @@ KNOWN_PREFIXES: Final = (
 """The ``log_line_prefix`` values met most often, tried in this order when none is given."""
 
 
-def infer_prefix(head: str) -> str | None:
+def infer_prefix(head: str, candidates: tuple[str, ...] = KNOWN_PREFIXES) -> str | None:
     """The :data:`KNOWN_PREFIXES` entry that reads the most lines of ``head`` (the first in the
     list on a tie), or None when none reads any. A prefix that captures the user and database
     wins over a shorter one that only reads past them.
@@ -107,7 +108,7 @@ def infer_prefix(head: str) -> str | None:
     lines = head.splitlines()[:200]
     best: tuple[int, int, int] = (0, 0, 0)
     chosen = None
-    for rank, prefix in enumerate(KNOWN_PREFIXES):
+    for rank, prefix in enumerate(candidates):
         regex = prefix_regex(prefix)
         read = [m for m in map(regex.match, lines) if m is not None]
         fields = sum("user" in m.groupdict() and m["user"] is not None for m in read[:20])
@@ -494,6 +495,96 @@ def read_stderr_lines(
     yield from state.flush()
     yield from state.messages.finish()
     stats.lines += state.next_line - first_line
+
+
+# -- syslog ---------------------------------------------------------------------------------
+
+SYSLOG_LINE: Final = (
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?)"
+    r"\s+\S+\s+[\w.\-/]+\[(?P<pid>\d+)\]:\s+\[(?P<line>\d+)-(?P<part>\d+)\]\s?(?P<rest>.*)$"
+)
+"""A PostgreSQL line through syslog (``log_destination = syslog``): the syslog time and host,
+``postgres[pid]:``, then ``[line-part]`` and the rest of the line (the ``log_line_prefix``,
+the severity, the message); a long message continues in parts ``[line-2]``, ``[line-3]``..."""
+_SYSLOG: Final = re.compile(SYSLOG_LINE)
+_SYSLOG_INNER: Final = (
+    "user=%u,db=%d,app=%a,client=%h ",
+    "user=%u,db=%d,app=%a ",
+    "user=%u,db=%d ",
+    "db=%d,user=%u ",
+    "%u@%d ",
+    "%q%u@%d ",
+    "",
+)
+"""The ``log_line_prefix`` values used with syslog (it carries the time and pid itself)."""
+
+
+def _syslog_ts(text: str, year: int) -> str:
+    """The syslog time as a stderr-style time: ``Nov 28 06:55:14`` has no year (the current
+    one is assumed, as pgBadger does) and no zone (read as local, naive)."""
+    if text[:1].isdigit():
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        zone = " UTC" if when.utcoffset() == dt.timedelta(0) else ""
+        return when.strftime("%Y-%m-%d %H:%M:%S") + zone
+    return dt.datetime.strptime(f"{year} {text}", "%Y %b %d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+
+
+def read_syslog(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    prefix: str | None = None,
+) -> Iterator[QueryEvent]:
+    """Events from PostgreSQL lines in a syslog file (other programs' lines are skipped).
+
+    Each line becomes the stderr line it would have been (``%t [%p] `` + ``prefix``; a
+    continuation part, a tab-indented line) and goes through the stderr line reader, so
+    statements, durations, parameters and errors read as from stderr. ``prefix`` is the
+    ``log_line_prefix`` after syslog's own fields; without it, the one of
+    :data:`_SYSLOG_INNER` that reads the first lines best.
+    """
+    year = dt.datetime.now().year
+    lines = iter(stream)
+    head: list[str] = []
+    for raw in lines:
+        head.append(raw)
+        if len(head) >= 200:
+            break
+
+    def converted(raw: str) -> str | None:
+        m = _SYSLOG.match(raw.rstrip("\r\n"))
+        if m is None:
+            return None
+        rest = m["rest"].replace("#011", "\t")
+        if m["part"] != "1":
+            return rest if rest.startswith("\t") else "\t" + rest
+        try:
+            stamp = _syslog_ts(m["ts"], year)
+        except ValueError:
+            return None
+        return f"{stamp} [{m['pid']}] {rest}"
+
+    if prefix is None:
+        sample = "\n".join(c for c in map(converted, head) if c and not c.startswith("\t"))
+        inner = infer_prefix(sample, tuple("%t [%p] " + p for p in _SYSLOG_INNER))
+        full = inner or "%t [%p] "
+    else:
+        full = "%t [%p] " + prefix
+    state = _StderrLines(source, stats, errors, full)
+    lineno = first_line - 1
+    for lineno, raw in enumerate(itertools.chain(head, lines), first_line):
+        line = converted(raw)
+        if line is None:
+            if raw.strip():
+                stats.skip("not a PostgreSQL line")
+            continue
+        yield from state.feed((line,), lineno)
+    yield from state.flush()
+    yield from state.messages.finish()
+    stats.lines += lineno + 1 - first_line
 
 
 def read_stderr(
