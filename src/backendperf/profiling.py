@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import FrameType, TracebackType
 
-    from backendperf.workload.workload import Sketch
+    from backendperf.workload.sketch import Sketch
 
 __all__ = [
     "FingerprintSummary",
@@ -275,7 +275,7 @@ class _Stats:
         self.first = first  # the profile's count when this shape first came
 
     def fold(self) -> None:
-        from backendperf.workload.workload import Sketch
+        from backendperf.workload.sketch import Sketch
 
         if self.sketch is None:
             self.sketch = Sketch()

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from backendperf.profiling import _Record
     from backendperf.testing import Kind, QueryRecorder
-    from backendperf.workload.workload import Sketch
+    from backendperf.workload.sketch import Sketch
 
 PYTEST_DONT_REWRITE = True
 
@@ -151,7 +151,7 @@ def _get(config: pytest.Config, name: str) -> Any:
 
 
 def _sketch() -> Sketch:
-    from backendperf.workload.workload import Sketch
+    from backendperf.workload.sketch import Sketch
 
     return Sketch()
 
@@ -282,20 +282,16 @@ def p95(shape: _Shape) -> float:
 
 def _shape_json(s: _Shape) -> dict[str, Any]:
     data = {name: getattr(s, name) for name in _Shape.__slots__ if name != "sketch"}
-    sketch = s.sketch  # JSON object keys are text: the buckets go as [key, count] pairs
-    data["sketch"] = {"zeros": sketch.zeros, "buckets": list(sketch.buckets.items())}
+    data["sketch"] = s.sketch.to_dict()
     return data
 
 
 def _shape_from_json(raw: dict[str, Any]) -> _Shape:
     raw = dict(raw)
+    from backendperf.workload.sketch import Sketch
+
     data = raw.pop("sketch")
-    shape = _Shape(**raw)
-    sketch = shape.sketch
-    sketch.zeros = data["zeros"]
-    sketch.buckets = {int(k): n for k, n in data["buckets"]}
-    sketch.count = sketch.zeros + sum(sketch.buckets.values())
-    return shape
+    return _Shape(**raw, sketch=Sketch.from_dict(data))
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from backendperf.workload.fingerprint import Fingerprinter, fingerprint, normalize
 from backendperf.workload.readers import FORMATS, ErrorLevel, ReadStats, detect, read
-from backendperf.workload.workload import FingerprintStats, Sketch, Workload
+from backendperf.workload.sketch import Sketch
+from backendperf.workload.workload import FingerprintStats, Workload
 
 __all__ = [
     "FORMATS",

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from backendperf.workload.workload import Sketch
+from backendperf.workload.sketch import Sketch
 
 if TYPE_CHECKING:
     from backendperf.workload.workload import FingerprintStats, Workload

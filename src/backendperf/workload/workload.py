@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from backendperf.events import EventBatch
 from backendperf.workload.fingerprint import Fingerprinter
+from backendperf.workload.sketch import BUCKET_OF as _BUCKET_OF
+from backendperf.workload.sketch import Sketch
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -37,67 +39,6 @@ __all__ = ["FingerprintStats", "Sketch", "Workload"]
 
 _SAMPLES: Final = 3
 _UNSET: Final = object()
-_BUCKET_OF: dict[float, int] = {}
-
-
-class Sketch:
-    """A mergeable quantile sketch: counts per logarithmic bucket (relative error ``alpha``).
-
-    >>> s = Sketch()
-    >>> for x in range(1, 1001):
-    ...     s.add(float(x))
-    >>> abs(s.quantile(0.99) - 990) / 990 < 0.02
-    True
-    """
-
-    __slots__ = ("buckets", "count", "zeros")
-
-    ALPHA: Final = 0.01
-    _GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
-    _LOG_GAMMA: Final = math.log(_GAMMA)
-
-    def __init__(self) -> None:
-        self.buckets: dict[int, int] = {}
-        self.zeros = 0
-        self.count = 0
-
-    def add(self, value: float, n: int = 1) -> None:
-        self.count += n
-        if value <= 1e-9:
-            self.zeros += n
-            return
-        key = _BUCKET_OF.get(value)
-        if key is None:  # logged times repeat (three decimals): remember their buckets
-            key = math.ceil(math.log(value) / self._LOG_GAMMA)
-            if len(_BUCKET_OF) > 200_000:
-                _BUCKET_OF.clear()
-            _BUCKET_OF[value] = key
-        self.buckets[key] = self.buckets.get(key, 0) + n
-
-    def merge(self, other: Sketch) -> None:
-        self.count += other.count
-        self.zeros += other.zeros
-        for key, n in other.buckets.items():
-            self.buckets[key] = self.buckets.get(key, 0) + n
-
-    def quantile(self, q: float) -> float:
-        """The value below which a share ``q`` of the added values lie (0.0 when empty)."""
-        if not self.count:
-            return 0.0
-        rank = q * (self.count - 1)
-        seen = self.zeros
-        if rank < seen:
-            return 0.0
-        for key in sorted(self.buckets):
-            seen += self.buckets[key]
-            if seen > rank:
-                return 2 * self._GAMMA**key / (self._GAMMA + 1)
-        return 2 * self._GAMMA ** max(self.buckets) / (self._GAMMA + 1)
-
-    def histogram(self) -> list[tuple[float, int]]:
-        """``(bucket upper bound, count)`` in increasing order (zeros first, bound 0)."""
-        out = [(0.0, self.zeros)] if self.zeros else []
-        return out + [(self._GAMMA**k, self.buckets[k]) for k in sorted(self.buckets)]
 
 
 @dataclass
