@@ -49,7 +49,7 @@ from backendperf.profiling import (
     profile,
     record_event,
 )
-from backendperf.workload.fingerprint import Fingerprinter
+from backendperf.workload.fingerprinting import Fingerprinter
 
 if TYPE_CHECKING:
     import os

@@ -179,7 +179,7 @@ def test_middleware_and_server_log_share_fingerprints(pg_url: str) -> None:
     try:
         logged = {e.fingerprint for e in read(piece) if marker in e.statement and e.fingerprint}
         if not logged:
-            from backendperf.workload.fingerprint import fingerprint
+            from backendperf.workload.fingerprinting import fingerprint
 
             logged = {
                 fingerprint(e.statement, "postgresql") for e in read(piece) if marker in e.statement

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backendperf.workload import Fingerprinter, fingerprint, normalize, read
-from backendperf.workload.fingerprint import _simple_blank, blank_literals
+from backendperf.workload.fingerprinting import _simple_blank, blank_literals
 
 GOLDEN = [
     (
@@ -254,4 +254,20 @@ def test_mysql_variables_assignments_and_quoted_names(sql: str, normalized: str)
     assert normalize(sql, "mysql") == normalized
     assert fingerprint("SELECT * FROM `a tbl`", "mysql") != fingerprint(
         "SELECT * FROM a tbl", "mysql"
+    )
+
+
+def test_the_fingerprint_function_does_not_shadow_its_module() -> None:
+    """``backendperf.workload.fingerprint`` is the function; its module has its own name, so
+    ``import backendperf.workload.fingerprinting as m`` is the module, not the function."""
+    import importlib
+    import inspect
+
+    import backendperf.workload
+    import backendperf.workload.fingerprinting as module
+
+    assert inspect.ismodule(module)
+    assert inspect.isfunction(backendperf.workload.fingerprint)
+    assert importlib.import_module("backendperf.workload.fingerprinting").fingerprint is (
+        backendperf.workload.fingerprint
     )

@@ -21,7 +21,7 @@ from backendperf.events import QueryEvent
 from backendperf.exceptions import ConfigurationError, NPlusOneError, NPlusOneWarning
 from backendperf.profiling import JsonlSink, Profile, current_profiles
 from backendperf.sqlalchemy import Instrumentation, _orm_execute, instrument, profile
-from backendperf.workload.fingerprint import fingerprint
+from backendperf.workload.fingerprinting import fingerprint
 from tests.apps import orm_app
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from backendperf.workload.fingerprint import Fingerprinter, fingerprint, normalize
+from backendperf.workload.fingerprinting import Fingerprinter, fingerprint, normalize
 from backendperf.workload.readers import FORMATS, ErrorLevel, ReadStats, detect, read
 from backendperf.workload.sketch import Sketch
 from backendperf.workload.workload import FingerprintStats, Workload

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from backendperf.events import EventBatch
-from backendperf.workload.fingerprint import Fingerprinter
+from backendperf.workload.fingerprinting import Fingerprinter
 from backendperf.workload.sketch import BUCKET_OF as _BUCKET_OF
 from backendperf.workload.sketch import Sketch
 
