@@ -15,7 +15,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Final
 
-from backendperf.workload.readers import ReadStats, detect, read_batches
+from backendperf.workload.readers import FORMATS, ReadStats, detect, read_batches
 from backendperf.workload.readers.base import open_binary
 from backendperf.workload.workload import Workload
 
@@ -27,16 +27,6 @@ __all__ = ["plan_carries", "plan_ranges", "read_parallel"]
 
 _MIN_RANGE: Final = 4 * 1024 * 1024
 _CHUNK: Final = 1024 * 1024
-_ENTRY: Final = {
-    "pg-stderr": re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"),
-    "pg-csv": re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
-    "pg-json": re.compile(rb"^\{"),
-    "jsonl": re.compile(rb"^\{"),
-    "mysql-slow": re.compile(rb"^# (?:Time|User@Host):"),
-    "mysql-general": re.compile(
-        rb"^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+)?\s*\t\s*\d+ \w"
-    ),
-}
 
 
 def _splittable(path: str) -> bool:
@@ -50,7 +40,8 @@ def _splittable(path: str) -> bool:
 def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
     """``(start, end, first_line)`` byte ranges of ``path`` that begin at entry starts."""
     size = os.path.getsize(path)
-    entry = _ENTRY.get(fmt)
+    spec = FORMATS.get(fmt)
+    entry = spec.entry_start if spec is not None else None
     if jobs <= 1 or entry is None or size < 2 * _MIN_RANGE:
         return [(0, size, 1)]
     jobs = min(jobs, size // _MIN_RANGE)

@@ -14,6 +14,7 @@ import io
 import lzma
 import re
 import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from backendperf.events import EventBatch
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "Format",
     "ErrorLevel",
     "ReadStats",
     "detect",
@@ -55,22 +57,46 @@ __all__ = [
     "read_pgss_live",
 ]
 
-FORMATS: Final[dict[str, Callable[..., Iterator[QueryEvent]]]] = {
-    "pg-stderr": read_stderr,
-    "pg-csv": read_csvlog,
-    "pg-json": read_jsonlog,
-    "pg-syslog": read_syslog,
-    "mysql-slow": read_slow,
-    "mysql-general": read_general,
-    "pgss": read_pgss,
-    "sql": read_sql,
-    "jsonl": read_jsonl,
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One log format: how to read it, and where ``--jobs`` may cut it.
+
+    Every reader takes the same keywords: ``source``, ``stats``, ``errors``, and where the
+    format has them ``first_line``, ``prefix`` (a ``log_line_prefix``) and ``carry``.
+    """
+
+    name: str
+    read: Callable[..., Iterator[QueryEvent]]
+    """Events, one at a time."""
+    read_batches: Callable[..., Iterator[QueryEvent | EventBatch]] | None = None
+    """Runs of entries as :class:`~backendperf.events.EventBatch` columns, where the format's
+    reader can (what :meth:`Workload.extend <backendperf.workload.Workload.extend>` reads
+    fastest)."""
+    entry_start: re.Pattern[bytes] | None = None
+    """A line that starts an entry: where ``--jobs`` may cut a file (``None``: read whole)."""
+
+
+FORMATS: Final[dict[str, Format]] = {
+    f.name: f
+    for f in (
+        Format(
+            "pg-stderr",
+            read_stderr,
+            read_stderr_batches,
+            re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"),
+        ),
+        Format("pg-csv", read_csvlog, None, re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")),
+        Format("pg-json", read_jsonlog, None, re.compile(rb"^\{")),
+        Format("pg-syslog", read_syslog),
+        Format("mysql-slow", read_slow, read_slow_batches, re.compile(rb"^# (?:Time|User@Host):")),
+        Format("mysql-general", read_general, None, re.compile(GENERAL_LINE.encode())),
+        Format("pgss", read_pgss),
+        Format("sql", read_sql),
+        Format("jsonl", read_jsonl, None, re.compile(rb"^\{")),
+    )
 }
-# Readers that can hand whole runs of entries over as columns (``read_batches``).
-_BATCHED: Final[dict[str, Callable[..., Iterator[QueryEvent | EventBatch]]]] = {
-    "mysql-slow": read_slow_batches,
-    "pg-stderr": read_stderr_batches,
-}
+"""Every format by its ``--format`` name."""
 
 _SNIFF: Final = 64 * 1024
 _PG_LINE: Final = re.compile(
@@ -269,8 +295,8 @@ def _read(
     if format == "auto":
         head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
         format = detect(head, name)
-    reader = FORMATS.get(format)
-    if reader is None:
+    spec = FORMATS.get(format)
+    if spec is None:
         raise LogFormatError(
             f"unknown format {format!r}: choose auto or one of {', '.join(sorted(FORMATS))}"
         )
@@ -294,12 +320,12 @@ def _read(
         kwargs["prefix"] = log_line_prefix
     if format == "mysql-slow" and carry:
         kwargs["carry"] = carry
-    bulk = _BATCHED.get(format) if batched else None
+    bulk = spec.read_batches if batched else None
     if bulk is not None:
         for item in bulk(stream, **kwargs):
             stats.events += len(item) if isinstance(item, EventBatch) else 1
             yield item
         return
-    for event in reader(stream, **kwargs):
+    for event in spec.read(stream, **kwargs):
         stats.events += 1
         yield event
