@@ -108,8 +108,7 @@ def collect(state: State) -> State:
     before the timeout): it weighs that much per cancelled call, so the statements that never
     finish, often the ones that matter most, are not invisible to the advice.
     """
-    completed = [s.max_ms for s in state.workload.stats.values() if s.timed]
-    floor = max(completed, default=0.0)
+    floor = max((s.max_ms for s in state.workload.stats.values() if s.timed), default=0.0)
     for stats in state.workload.stats.values():
         long_cancels = sum(n for why, n in stats.cancelled.items() if why in _RAN_LONG)
         calls = stats.count + long_cancels

@@ -23,10 +23,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from backendperf.cache._flight import (
-    PLAIN_KEYS,
     AsyncFlight,
     Flight,
-    HKey,
     hkey,
     log_refresh_failure,
     refresh_executor,
@@ -75,6 +73,36 @@ class Keys:
         self.misses = 0
         self.stale_hits = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- the in-flight table (both cores keep one) ---------------------------------------------
+
+    def _release(self, flight: Flight) -> None:
+        """Remove ``flight`` from the table (unless replaced since), then settle it: the last
+        step of every miss, on every path."""
+        try:
+            inflight, hk = self.inflight, flight.key
+            if inflight.get(hk) is flight:
+                inflight.pop(hk, None)
+        finally:
+            flight.settle()
+
+    def _forget(self, flight: AsyncFlight) -> None:
+        """Remove an asyncio flight from the table, unless another one replaced it."""
+        if self.inflight.get(flight.key) is flight:
+            self.inflight.pop(flight.key, None)
+
+    def _drop_flight(self, key: Hashable) -> None:
+        """Invalidation wins: the key's computation in flight is forgotten and not stored."""
+        flight = self.inflight.pop(hkey(key), None)
+        if flight is not None:
+            flight.dropped = True
+
+    def _drop_flights(self) -> None:
+        """:meth:`_drop_flight` for every key (``cache_clear``)."""
+        flights = list(self.inflight.values())
+        self.inflight.clear()
+        for flight in flights:
+            flight.dropped = True
 
     def track_refresh(self, task: asyncio.Task[Any]) -> None:
         """Keep a background refresh alive until it ends, and log its failure."""
@@ -172,7 +200,7 @@ class Core(Keys):
         once per miss.
         """
         me = _get_ident()
-        hk = key if key.__class__ in PLAIN_KEYS else HKey(key)
+        hk = hkey(key)
         flight = Flight(hk, me)
         inflight = self.inflight
         current: Flight | AsyncFlight = inflight.setdefault(hk, flight)
@@ -199,16 +227,7 @@ class Core(Keys):
         if flight.direct:
             return value
         try:
-            opts = self.opts
-            if not flight.dropped and (opts.unless is None or not opts.unless(value)):
-                if self.entries:
-                    now = opts.timer()
-                    expires = now + opts.lifetime(value)
-                    stored = self.store._put(key, (value, expires), expires + opts.stale_ttl, now)
-                else:
-                    stored = self.store._put(key, value)
-                if _dropped(flight):  # invalidated while we stored: invalidation wins
-                    self.store._remove_if(key, stored)
+            self._keep(key, flight, value)
         except BaseException as exc:  # ttl= or unless= raised: callers get that error
             flight.error = exc
             raise
@@ -228,9 +247,13 @@ class Core(Keys):
         finally:
             self._release(flight)
 
-    def _keep(self, key: Hashable, flight: Flight | AsyncFlight, value: Any) -> None:
+    def _keep(self, key: Hashable, flight: Flight | AsyncFlight | None, value: Any) -> None:
+        """Store ``value`` unless ``unless=`` says no or ``flight`` was dropped (before or
+        while storing: invalidation wins). ``None``: a refresh, which no flight computes."""
         opts = self.opts
-        if flight.dropped or (opts.unless is not None and opts.unless(value)):
+        if (flight is not None and flight.dropped) or (
+            opts.unless is not None and opts.unless(value)
+        ):
             return
         if not self.entries:
             stored = self.store._put(key, value)
@@ -239,7 +262,7 @@ class Core(Keys):
             expires = now + opts.lifetime(value)
             hard = expires + opts.stale_ttl
             stored = self.store._put(key, (value, expires), hard, now)
-        if _dropped(flight):  # invalidated while we stored: invalidation wins
+        if flight is not None and _dropped(flight):  # invalidated while we stored
             self.store._remove_if(key, stored)
 
     def _keep_error(self, key: Hashable, flight: Flight | AsyncFlight, exc: BaseException) -> None:
@@ -250,18 +273,6 @@ class Core(Keys):
         stored = self.store._put(key, (Raised(exc), now + neg), now + neg, now)
         if _dropped(flight):
             self.store._remove_if(key, stored)
-
-    def _release(self, flight: Flight) -> None:
-        """Remove ``flight`` from the table (unless replaced since), then settle it."""
-        try:
-            inflight, hk = self.inflight, flight.key
-            if inflight.get(hk) is flight:
-                inflight.pop(hk, None)
-        finally:
-            flight.done = True  # Flight.settle(), inlined: this is every miss's last step
-            event = flight.event
-            if event is not None:
-                event.set()
 
     def compute(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The miss path for callers other than the generated wrapper."""
@@ -400,10 +411,6 @@ class Core(Keys):
         finally:
             self._forget(flight)
 
-    def _forget(self, flight: AsyncFlight) -> None:
-        if self.inflight.get(flight.key) is flight:
-            self.inflight.pop(flight.key, None)
-
     async def aslow(self, *args: Any, **kwargs: Any) -> Any:
         key = self.frozen_key(args, kwargs)
         value, expires, now = self._slow_read(key)
@@ -439,15 +446,9 @@ class Core(Keys):
             stale_hits=self.stale_hits,
         )
 
-    def _drop_flights(self, flights: list[Any]) -> None:
-        for flight in flights:
-            flight.dropped = True
-
     def clear(self) -> None:
         """Drop every entry and every computation in flight (they will not be stored)."""
-        flights = list(self.inflight.values())
-        self.inflight.clear()
-        self._drop_flights(flights)
+        self._drop_flights()
         self.store.clear()
         self.misses = self.stale_hits = self.slow_hits = self.store.evictions = 0
         self.reset_hits()
@@ -456,9 +457,7 @@ class Core(Keys):
         """Drop the entry and any computation of it in flight; True when the entry could still
         have been served (fresh or stale)."""
         key = self.frozen_key(args, kwargs)
-        flight = self.inflight.pop(hkey(key), None)
-        if flight is not None:
-            flight.dropped = True
+        self._drop_flight(key)
         item = self.store._pop(key)
         if item is MISSING:
             return False
@@ -470,18 +469,14 @@ class Core(Keys):
 
     def refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key = self.frozen_key(args, kwargs)
-        flight = self.inflight.pop(hkey(key), None)  # an older computation must not win
-        if flight is not None:
-            flight.dropped = True
+        self._drop_flight(key)  # an older computation must not win
         value = self.call(*args, **kwargs)
-        self._keep(key, Flight(None, None), value)
+        self._keep(key, None, value)
         return value
 
     async def arefresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key = self.frozen_key(args, kwargs)
-        flight = self.inflight.pop(hkey(key), None)
-        if flight is not None:
-            flight.dropped = True
+        self._drop_flight(key)
         value = await self.call(*args, **kwargs)
-        self._keep(key, Flight(None, None), value)
+        self._keep(key, None, value)
         return value

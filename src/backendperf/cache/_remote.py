@@ -248,13 +248,6 @@ class BackendCore(Keys):
             self._release(flight)
         return value
 
-    def _release(self, flight: Flight) -> None:
-        try:
-            if self.inflight.get(flight.key) is flight:
-                self.inflight.pop(flight.key, None)
-        finally:
-            flight.settle()
-
     def _lead(
         self, key: Hashable, flight: Flight, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
@@ -340,10 +333,6 @@ class BackendCore(Keys):
             return await self.call(*args, **kwargs)
         return await flight.join(self._forget)
 
-    def _forget(self, flight: AsyncFlight) -> None:
-        if self.inflight.get(flight.key) is flight:
-            self.inflight.pop(flight.key, None)
-
     async def _acompute(
         self,
         key: Hashable,
@@ -418,17 +407,6 @@ class BackendCore(Keys):
             errors=getattr(stats, "errors", 0),
             bypasses=getattr(stats, "bypasses", 0),
         )
-
-    def _drop_flights(self) -> None:
-        flights = list(self.inflight.values())
-        self.inflight.clear()
-        for flight in flights:
-            flight.dropped = True
-
-    def _drop_flight(self, key: Hashable) -> None:
-        flight = self.inflight.pop(hkey(key), None)
-        if flight is not None:
-            flight.dropped = True
 
     def clear(self) -> None:
         self._sync_only("cache_clear")

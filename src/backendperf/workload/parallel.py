@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import io
     from collections.abc import Sequence
 
-__all__ = ["plan_carries", "plan_ranges", "read_parallel"]
+__all__ = ["plan_ranges", "read_parallel"]
 
 _MIN_RANGE: Final = 4 * 1024 * 1024
 _CHUNK: Final = 1024 * 1024
@@ -37,11 +37,19 @@ def _splittable(path: str) -> bool:
     return not head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
 
 
-def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
-    """``(start, end, first_line)`` byte ranges of ``path`` that begin at entry starts."""
+def plan_ranges(
+    path: str, fmt: str, jobs: int, carries: list[dict[str, str]] | None = None
+) -> list[tuple[int, int, int]]:
+    """``(start, end, first_line)`` byte ranges of ``path`` that begin at entry starts.
+
+    With ``carries`` (a list to fill), also what each range inherits from the lines before it
+    (a slow log's ``use db;`` and ``# Time:``), found in the same pass that numbers the lines.
+    """
     size = os.path.getsize(path)
     spec = FORMATS.get(fmt)
     entry = spec.entry_start if spec is not None else None
+    if carries is not None:
+        carries[:] = [{}]
     if jobs <= 1 or entry is None or size < 2 * _MIN_RANGE:
         return [(0, size, 1)]
     jobs = min(jobs, size // _MIN_RANGE)
@@ -64,7 +72,10 @@ def plan_ranges(path: str, fmt: str, jobs: int) -> list[tuple[int, int, int]]:
         for start, end in itertools.pairwise(cuts):
             ranges.append((start, end, lineno))
             if end < size:  # the last range's lines number nothing after it
-                lineno += _count_lines(fh, end - start)
+                carry = dict(carries[-1]) if carries is not None else None
+                lineno += _count_lines(fh, end - start, carry)
+                if carries is not None and carry is not None:
+                    carries.append(carry)
     return ranges
 
 
@@ -102,19 +113,6 @@ _CARRY: Final = (
     ("time", re.compile(rb"(?m)^# Time: ([^\n]*)$")),
 )
 """What a slow log's later entries inherit from earlier lines (see ``read_slow``)."""
-
-
-def plan_carries(path: str, ranges: list[tuple[int, int, int]]) -> list[dict[str, str]]:
-    """For each range of a slow log, the ``use db;`` and ``# Time:`` values in force at its
-    start (the serial reader carries them over from the lines before)."""
-    carries: list[dict[str, str]] = [{}]
-    with open(path, "rb", buffering=0) as fh:
-        for start, end, _ in ranges[:-1]:
-            fh.seek(start)
-            carry = dict(carries[-1])
-            _count_lines(fh, end - start, carry)
-            carries.append(carry)
-    return carries
 
 
 def _work(
@@ -161,8 +159,8 @@ def read_parallel(
         if fmt == "auto":
             with open_binary(p) as fh:
                 fmt = detect(fh.read(64 * 1024).decode("utf-8", "backslashreplace"), p)
-        ranges = plan_ranges(p, fmt, jobs)
-        carries = plan_carries(p, ranges) if fmt == "mysql-slow" and len(ranges) > 1 else None
+        carries: list[dict[str, str]] | None = [] if fmt == "mysql-slow" else None
+        ranges = plan_ranges(p, fmt, jobs, carries)
         tasks += [(p, fmt, r, carries[i] if carries else None) for i, r in enumerate(ranges)]
     result = Workload.from_logs(
         whole, format=format, errors=errors, log_line_prefix=log_line_prefix

@@ -292,8 +292,11 @@ def _read(
     batched: bool,
     carry: Mapping[str, str] | None = None,
 ) -> Iterator[QueryEvent | EventBatch]:
+    head = ""  # the first bytes, decoded once for detection and for the prefix inference
+    if format == "auto" or (format == "pg-stderr" and log_line_prefix is None):
+        raw = buffered.peek(_SNIFF)[:_SNIFF]
+        head = raw.decode("utf-8", "backslashreplace").removeprefix("\ufeff")
     if format == "auto":
-        head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
         format = detect(head, name)
     spec = FORMATS.get(format)
     if spec is None:
@@ -303,21 +306,16 @@ def _read(
     kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
     if first_line != 1:
         kwargs["first_line"] = first_line
-    if format == "pg-stderr":
+    if format in ("pg-stderr", "pg-syslog"):
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
-        else:  # none given: the well-known one that reads the first lines best
-            head = buffered.peek(_SNIFF)[:_SNIFF].decode("utf-8", "backslashreplace")
-            log_line_prefix = infer_prefix(head.removeprefix("\ufeff"))
+        elif format == "pg-stderr":  # none given: the well-known one that reads best
+            log_line_prefix = infer_prefix(head)
             if log_line_prefix is not None and log_line_prefix != DEFAULT_PREFIX:
                 note = f"{name}: log_line_prefix inferred as {log_line_prefix!r}"
                 if note not in stats.notes:
                     stats.notes.append(note)
-        kwargs["prefix"] = log_line_prefix
-    if format == "pg-syslog":
-        if log_line_prefix is not None:
-            prefix_regex(log_line_prefix)
-        kwargs["prefix"] = log_line_prefix
+        kwargs["prefix"] = log_line_prefix  # pg-syslog infers its own inner prefix
     if format == "mysql-slow" and carry:
         kwargs["carry"] = carry
     bulk = spec.read_batches if batched else None

@@ -38,17 +38,14 @@ _QUERY_TIME: Final = re.compile(
 _THREAD: Final = re.compile(r"# Thread_id: (\d+)")
 _ROWS_AFFECTED: Final = re.compile(r"# Rows_affected: (\d+)")
 _USE: Final = re.compile(r"^use [`\"]?(?P<db>[^`\";]+)[`\"]?;\s*$", re.IGNORECASE)
-_SET_TS: Final = re.compile(
-    r"^SET (?:(?:last_insert_id|insert_id)=\d+,)*timestamp=(?P<ts>\d+(?:\.\d+)?)"
-    r"(?:,(?:last_insert_id|insert_id)=\d+)*;\s*$",
+_SESSION: Final = re.compile(
+    r"^SET (?:(?:last_insert_id|insert_id|timestamp)=\d+(?:\.\d+)?,)*"
+    r"(?:last_insert_id|insert_id|timestamp)=\d+(?:\.\d+)?;\s*$",
     re.IGNORECASE,
 )
 """The session line a slow log writes before a statement: ``SET timestamp=...;``, and from
 replication threads ``SET insert_id=...,timestamp=...;`` (pt-query-digest reads both)."""
-_SET_IDS: Final = re.compile(
-    r"^SET (?:last_insert_id|insert_id)=\d+(?:,(?:last_insert_id|insert_id)=\d+)*;\s*$",
-    re.IGNORECASE,
-)
+_STAMP: Final = re.compile(r"timestamp=(\d+(?:\.\d+)?)", re.IGNORECASE)
 _ONLY_COMMENT: Final = re.compile(r"^\s*(?:(?:--|#)[^\n]*\n?\s*|/\*.*?\*/\s*)*;?\s*$", re.DOTALL)
 
 
@@ -148,16 +145,14 @@ class _SlowLines:
                     m = _USER_HOST.match(line)
                     header["user"] = (m["user"] or None) if m is not None else None
                     continue
-                if sql and (tag == "Quer" or sql[-1].rstrip().endswith(";")):
+                if (sql and (tag == "Quer" or sql[-1].rstrip().endswith(";"))) or (
+                    tag == "Quer" and "Query_time" in header and line.startswith("# Query_t")
+                ):
                     # A header line after a statement starts the next entry, even without a
                     # ``# User@Host:`` line (pt-query-digest splits records at ``;\n#``):
-                    # several ``# Query_time:`` blocks in a row, concatenated logs.
+                    # several ``# Query_time:`` blocks in a row, concatenated logs; and two
+                    # timings in a row mean the first had no statement.
                     event = self.flush()
-                    if event is not None:
-                        yield event
-                    header, sql = self.header, self.sql
-                elif tag == "Quer" and "Query_time" in header and line.startswith("# Query_t"):
-                    event = self.flush()  # two timings in a row: the first had no statement
                     if event is not None:
                         yield event
                     header, sql = self.header, self.sql
@@ -220,14 +215,15 @@ class _SlowLines:
                         self.start = lineno
                     self.db = header["db"] = u["db"]
                     continue
-                t = _SET_TS.match(line) if line[:4] in ("SET ", "set ") else None
-                if t is not None:
-                    if not header:
-                        self.start = lineno
-                    header["ts"] = dt.datetime.fromtimestamp(float(t["ts"]), dt.timezone.utc)
-                    continue
-                if line[:4] in ("SET ", "set ") and header and _SET_IDS.match(line):
-                    continue  # a replication thread's session ids: not part of the statement
+                if line[:4] in ("SET ", "set ") and _SESSION.match(line):
+                    stamp = _STAMP.search(line)
+                    if stamp is not None:
+                        if not header:
+                            self.start = lineno
+                        header["ts"] = dt.datetime.fromtimestamp(float(stamp[1]), dt.timezone.utc)
+                        continue
+                    if header:
+                        continue  # a replication thread's session ids: not the statement
                 if not header:
                     stats.bad(errors, f"{source}:{lineno}", "statement text outside an entry")
                     continue

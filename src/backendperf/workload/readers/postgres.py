@@ -547,6 +547,7 @@ def read_syslog(
     :data:`_SYSLOG_INNER` that reads the first lines best.
     """
     year = dt.datetime.now().year
+    stamps: dict[str, str | None] = {}  # syslog time -> stderr-style time
     lines = iter(stream)
     head: list[str] = []
     for raw in lines:
@@ -561,11 +562,17 @@ def read_syslog(
         rest = m["rest"].replace("#011", "\t")
         if m["part"] != "1":
             return rest if rest.startswith("\t") else "\t" + rest
-        try:
-            stamp = _syslog_ts(m["ts"], year)
-        except ValueError:
-            return None
-        return f"{stamp} [{m['pid']}] {rest}"
+        text = m["ts"]
+        stamp = stamps.get(text, "")
+        if stamp == "":  # each distinct time parsed once (a busy log repeats a second often)
+            try:
+                stamp = _syslog_ts(text, year)
+            except ValueError:
+                stamp = None
+            if len(stamps) > 50_000:
+                stamps.clear()
+            stamps[text] = stamp
+        return None if stamp is None else f"{stamp} [{m['pid']}] {rest}"
 
     if prefix is None:
         sample = "\n".join(c for c in map(converted, head) if c and not c.startswith("\t"))
