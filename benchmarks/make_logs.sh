@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Produce large real query logs for benchmarks/log_digest.py, from private server instances
-# (never the shared ones): PostgreSQL 15 + pgbench with log_min_duration_statement=0, and
+# (never the shared ones): PostgreSQL 15 + pgbench in every log shape (simple protocol as
+# stderr, csvlog and jsonlog; extended protocol; log_statement=all + log_duration), and
 # MariaDB + sysbench oltp_read_write with long_query_time=0.
 # Usage: bash benchmarks/make_logs.sh WORKDIR SECONDS [pg|mysql|all]
 #        (needs root; apt-get install postgresql-15 mariadb-server sysbench)
@@ -13,20 +14,45 @@ mkdir -p "$WORK"
 chmod 777 "$WORK"
 
 pg() {
-  local data="$WORK/pgdata" port=55432
-  rm -rf "$data"
+  # One server, three runs; the logging collector writes every run as stderr, csvlog and
+  # jsonlog at once, so the same workload is read in each format.
+  local data="$WORK/pgdata" port=55432 logs="$WORK/pglog" third=$((SECONDS_RUN / 3))
+  rm -rf "$data" "$logs"
+  mkdir -p "$logs" && chown postgres "$logs"
   runuser -u postgres -- "$PGBIN/initdb" -D "$data" -A trust -U postgres >/dev/null
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$WORK/pg-server.log" -w start \
     -o "-p $port -k $WORK -c listen_addresses=127.0.0.1 -c log_min_duration_statement=0 \
         -c log_line_prefix='%m [%p] %q%u@%d ' -c log_connections=on -c log_disconnections=on \
+        -c logging_collector=on -c log_destination=stderr,csvlog,jsonlog -c log_directory=$logs \
+        -c log_filename=pg.log -c log_rotation_size=0 -c log_rotation_age=0 \
         -c fsync=off -c synchronous_commit=off" >/dev/null
   trap 'runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -m fast stop >/dev/null' RETURN
+  local psql=(psql -q -h 127.0.0.1 -p $port -U postgres)
   createdb -h 127.0.0.1 -p $port -U postgres bench
   pgbench -h 127.0.0.1 -p $port -U postgres -i -s 10 -q bench >/dev/null 2>&1
-  : > "$WORK/pg-server.log"   # keep only the workload
-  pgbench -h 127.0.0.1 -p $port -U postgres -c 4 -j 2 -T "$((SECONDS_RUN / 2))" bench >/dev/null 2>&1
-  pgbench -h 127.0.0.1 -p $port -U postgres -c 4 -j 2 -M prepared -S -T "$((SECONDS_RUN / 2))" bench >/dev/null 2>&1
-  cp "$WORK/pg-server.log" "$WORK/postgresql.log"
+  local bench=(pgbench -h 127.0.0.1 -p $port -U postgres -c 4 -j 2 -T "$third" bench)
+  keep() {  # the run's logs under their shape's name, and an empty log for the next run
+    sleep 1
+    cp "$logs/pg.log" "$WORK/$1.log"
+    [ -z "${2:-}" ] || { cp "$logs/pg.csv" "$WORK/$1.csv"; cp "$logs/pg.json" "$WORK/$1.json"; }
+    : > "$logs/pg.log"; : > "$logs/pg.csv"; : > "$logs/pg.json"
+  }
+  keep setup
+  # 1. simple protocol, log_min_duration_statement=0: stderr, csvlog and jsonlog
+  "${bench[@]}" >/dev/null 2>&1
+  keep postgresql all
+  # 2. extended protocol (prepared statements: execute lines with DETAIL: parameters)
+  "${bench[@]}" -M prepared >/dev/null 2>&1
+  keep pg-extended
+  # 3. log_statement=all + log_duration: the statement and its duration on separate lines
+  "${psql[@]}" -c "ALTER SYSTEM SET log_min_duration_statement = -1" \
+    -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_duration = on" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  : > "$logs/pg.log"
+  "${bench[@]}" >/dev/null 2>&1
+  keep pg-statement-all
+  rm -f "$WORK/setup.log"
 }
 
 mysql() {

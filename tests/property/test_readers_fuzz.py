@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import tempfile
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -197,7 +198,9 @@ def test_batched_slow_log_aggregates_like_events(text: str, chunk: int) -> None:
     from backendperf.workload.readers.mysql import read_slow_batches, read_slow_lines
 
     def run(fn: object, **kwargs: object) -> tuple[Workload, ReadStats]:
-        module._BUCKET_OF.clear()  # the sketch's cache of buckets: each run starts cold
+        module.__dict__[
+            "_BUCKET_OF"
+        ].clear()  # the bucket memo: cold  # the sketch's cache of buckets: each run starts cold
         stats = ReadStats()
         stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
         workload = Workload().extend(fn(stream, source="f", stats=stats, **kwargs))  # type: ignore[operator]
@@ -338,9 +341,117 @@ def test_chunked_stderr_reader_matches_line_reader(text: str, chunk: int) -> Non
 
     expected = run(read_stderr_lines)
     assert run(read_stderr, chunk_size=chunk) == expected
-    module._BUCKET_OF.clear()
+    module.__dict__["_BUCKET_OF"].clear()  # the bucket memo: cold
     events = Workload().extend(expected[0])  # type: ignore[arg-type]
-    module._BUCKET_OF.clear()
+    module.__dict__["_BUCKET_OF"].clear()  # the bucket memo: cold
     batched = Workload().extend(run(read_stderr_batches, chunk_size=chunk)[0])  # type: ignore[arg-type]
+    assert batched.events == events.events
+    assert _digest(batched) == _digest(events)
+
+
+# csvlog and jsonlog rows: statements with their durations (the column path), and every
+# other kind of row (the row reader): parameters, quotes and newlines inside fields,
+# log_statement pairs, errors, rows of the wrong shape.
+def _csv_row(sec: int, pid: int, user: str, severity: str, message: str, detail: str) -> str:
+    def q(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"' if value else ""
+
+    return (
+        f"2026-11-28 06:55:{sec:02d}.778 UTC,{q(user)},{q('bench' if user else '')},{pid},"
+        f'"127.0.0.1:5",6b1.1c9,7,"SELECT",2026-11-28 06:55:00 UTC,3/4,0,{severity},00000,'
+        f"{q(message)},{q(detail)},,,,,{q('SELECT 9' if severity == 'ERROR' else '')},,,"
+        f'"pgbench","client backend",,0\n'
+    )
+
+
+def _json_row(sec: int, pid: int, user: str, severity: str, message: str, detail: str) -> str:
+    import json
+
+    record: dict[str, object] = {"timestamp": f"2026-11-28 06:55:{sec:02d}.778 UTC"}
+    if user:
+        record |= {"user": user, "dbname": "bench"}
+    record |= {"pid": pid, "remote_host": "127.0.0.1", "line_num": 3, "ps": "SELECT"}
+    record |= {"txid": 0, "error_severity": severity, "message": message}
+    if detail:
+        record["detail"] = detail
+    if severity == "ERROR":
+        record["statement"] = "SELECT 9"
+    record |= {"application_name": "pgbench", "backend_type": "client backend", "query_id": 0}
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+_ROW_MESSAGES = [
+    ("LOG", "duration: 0.123 ms  statement: SELECT 1;", ""),
+    ("LOG", "duration: 1.500 ms  statement: SELECT a FROM t WHERE b = 'x''y' AND c = \"C\"", ""),
+    ("LOG", "duration: 0.346 ms  statement: SELECT 2\n  FROM t", ""),
+    ("LOG", "duration: 0.346 ms  statement: SELECT '\\\\' AS \"back\\\\slash\"", ""),
+    (
+        "LOG",
+        "duration: 0.020 ms  execute P0_1: SELECT b FROM a WHERE aid = $1",
+        "parameters: $1 = '5'",
+    ),
+    ("LOG", "duration: 0.020 ms  execute <unnamed>: SELECT 2", ""),
+    (
+        "LOG",
+        "duration: 0.011 ms  bind P0_1: SELECT b FROM a WHERE aid = $1",
+        "parameters: $1 = '5'",
+    ),
+    ("LOG", "statement: SELECT 3", ""),
+    ("LOG", "duration: 0.500 ms", ""),
+    ("LOG", "connection received: host=127.0.0.1 port=41798", ""),
+    ("ERROR", 'relation "nope" does not exist at character 15', ""),
+    ("LOG", "duration: 2.0 ms  plan:\n\tQuery Text: SELECT 1", ""),
+]
+_rows = st.tuples(
+    st.integers(10, 12),
+    st.sampled_from([12511, 12512]),
+    st.sampled_from(["postgres", "", 'app "quoted"', "[unknown]"]),
+    st.sampled_from(_ROW_MESSAGES),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.lists(
+        _rows.map(lambda r: ("row", r)) | st.sampled_from([("raw", "\n"), ("raw", "x,y\n")]),
+        max_size=40,
+    ),
+    st.sampled_from([1, 60, 300, 1 << 20]),
+    st.sampled_from(["csv", "json"]),
+)
+def test_column_readers_of_csvlog_and_jsonlog_match_their_row_readers(
+    rows: list[tuple[str, Any]], chunk: int, kind: str
+) -> None:
+    """The csvlog and jsonlog readers (one regex over each chunk, runs of rows as columns)
+    give exactly the events, counts and line numbers of :mod:`csv` / :func:`json.loads` row
+    by row, and their batches aggregate to the same workload, at any chunk size."""
+    import io
+
+    from backendperf.workload import workload as module
+    from backendperf.workload.readers import postgres
+
+    make = _csv_row if kind == "csv" else _json_row
+    text = ""
+    for what, row in rows:
+        if what == "raw":
+            text += row
+        else:
+            sec, pid, user, (severity, message, detail) = row
+            text += make(sec, pid, user, severity, message, detail)
+    reference = postgres.read_csvlog_rows if kind == "csv" else postgres.read_jsonlog_rows
+    batches = postgres.read_csvlog_batches if kind == "csv" else postgres.read_jsonlog_batches
+    columns = postgres.read_csvlog if kind == "csv" else postgres.read_jsonlog
+
+    def run(fn: object, **kwargs: object) -> tuple[list[object], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        return list(fn(stream, source="f", stats=stats, **kwargs)), stats  # type: ignore[operator]
+
+    expected = run(reference)
+    assert run(columns, chunk_size=chunk) == expected
+    module.__dict__["_BUCKET_OF"].clear()  # the bucket memo: cold
+    events = Workload().extend(expected[0])  # type: ignore[arg-type]
+    module.__dict__["_BUCKET_OF"].clear()  # the bucket memo: cold
+    batched = Workload().extend(run(batches, chunk_size=chunk)[0])  # type: ignore[arg-type]
     assert batched.events == events.events
     assert _digest(batched) == _digest(events)

@@ -332,3 +332,40 @@ def test_unix_time_prefix_gives_event_times(tmp_path: pathlib.Path) -> None:
         "2026-11-28T17:15:14.778000+00:00",
         "2026-11-28T17:15:15.001000+00:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("pg15-stderr.sample.log", "read_stderr_lines"),
+        ("pg15-extended.sample.log", "read_stderr_lines"),
+        ("pg15-logstatement-all.sample.log", "read_stderr_lines"),
+        ("pg15-csvlog.sample.csv", "read_csvlog_rows"),
+        ("pg15-jsonlog.sample.json", "read_jsonlog_rows"),
+    ],
+)
+def test_real_logs_take_the_column_path(name: str, reference: str) -> None:
+    """On logs the real server wrote, in every shape (simple and extended protocol,
+    log_statement=all with log_duration; stderr, csvlog, jsonlog), the fast reader hands
+    most statements over as columns, and gives exactly the reference reader's events.
+    (log_statement=all in csvlog/jsonlog is read row by row: see docs/digest.md.)"""
+    import io
+
+    from backendperf.events import EventBatch
+    from backendperf.workload.readers import FORMATS, postgres
+    from backendperf.workload.readers.base import events_of
+
+    fmt = detect((LOGS / name).read_text()[:65536], name)
+    bulk = FORMATS[fmt].read_batches
+    assert bulk is not None
+
+    def run(fn: Any, **kwargs: Any) -> tuple[list[Any], ReadStats]:
+        stats = ReadStats()
+        stream = io.StringIO((LOGS / name).read_text(), newline="")
+        return list(fn(stream, source=name, stats=stats, **kwargs)), stats
+
+    expected, expected_stats = run(getattr(postgres, reference))
+    items, stats = run(bulk, chunk_size=16384)
+    assert (list(events_of(items)), stats) == (expected, expected_stats)
+    in_columns = sum(len(item) for item in items if isinstance(item, EventBatch))
+    assert in_columns >= 0.6 * len(expected) > 0

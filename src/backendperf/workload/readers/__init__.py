@@ -1,8 +1,8 @@
 """Query-log readers: every format becomes a stream of :class:`~backendperf.events.QueryEvent`.
 
 >>> sorted(FORMATS)  # doctest: +NORMALIZE_WHITESPACE
-['jsonl', 'mysql-general', 'mysql-slow', 'pg-csv', 'pg-json', 'pg-stderr', 'pg-syslog',
- 'pgss', 'sql']
+['jsonl', 'mysql-general', 'mysql-slow', 'pg-cloudsql', 'pg-cnpg', 'pg-csv', 'pg-json',
+ 'pg-logplex', 'pg-stderr', 'pg-syslog', 'pgss', 'sql']
 
 :func:`read` opens a file (or ``-`` for stdin; gzip, bzip2 and xz are decompressed), detects
 the format unless told, and yields events; :class:`ReadStats` counts what was skipped and why.
@@ -27,6 +27,13 @@ from backendperf.workload.readers.mysql import (
     read_slow_batches,
 )
 from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
+from backendperf.workload.readers.pg_cloud import (
+    CNPG_LINE,
+    LOGPLEX_LINE,
+    read_cloudsql,
+    read_cnpg,
+    read_logplex,
+)
 from backendperf.workload.readers.postgres import (
     DEFAULT_PREFIX,
     SEVERITIES,
@@ -34,7 +41,9 @@ from backendperf.workload.readers.postgres import (
     infer_prefix,
     prefix_regex,
     read_csvlog,
+    read_csvlog_batches,
     read_jsonlog,
+    read_jsonlog_batches,
     read_stderr,
     read_stderr_batches,
     read_syslog,
@@ -86,9 +95,17 @@ FORMATS: Final[dict[str, Format]] = {
             read_stderr_batches,
             re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"),
         ),
-        Format("pg-csv", read_csvlog, None, re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")),
-        Format("pg-json", read_jsonlog, None, re.compile(rb"^\{")),
+        Format(
+            "pg-csv",
+            read_csvlog,
+            read_csvlog_batches,
+            re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
+        ),
+        Format("pg-json", read_jsonlog, read_jsonlog_batches, re.compile(rb"^\{")),
         Format("pg-syslog", read_syslog),
+        Format("pg-logplex", read_logplex),
+        Format("pg-cloudsql", read_cloudsql),
+        Format("pg-cnpg", read_cnpg),
         Format("mysql-slow", read_slow, read_slow_batches, re.compile(rb"^# (?:Time|User@Host):")),
         Format("mysql-general", read_general, None, re.compile(GENERAL_LINE.encode())),
         Format("pgss", read_pgss),
@@ -108,6 +125,9 @@ _PG_CSV: Final = re.compile(  # the time quoted or not (tools that rewrite csvlo
 )
 _GENERAL: Final = re.compile(GENERAL_LINE, re.MULTILINE)
 _PG_SYSLOG: Final = re.compile(SYSLOG_LINE, re.MULTILINE)
+_LOGPLEX: Final = re.compile(LOGPLEX_LINE, re.MULTILINE)
+_CNPG: Final = re.compile(CNPG_LINE)
+_CLOUDSQL: Final = re.compile(r'"textPayload"\s*:\s*"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d')
 
 
 def detect(head: str, name: str = "") -> str:
@@ -121,6 +141,10 @@ def detect(head: str, name: str = "") -> str:
     head = head.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows editors, exports)
     stripped = head.lstrip()
     first = stripped.split("\n", 1)[0]
+    if _CNPG.search(head) and '"record"' in head:
+        return "pg-cnpg"
+    if _CLOUDSQL.search(head):
+        return "pg-cloudsql"
     if stripped.startswith("{"):
         if '"error_severity"' in first or ('"message"' in first and '"statement"' not in first):
             return "pg-json"
@@ -138,6 +162,8 @@ def detect(head: str, name: str = "") -> str:
     header = first.lower().replace('"', "")
     if "query" in header.split(",") and "calls" in header.split(","):
         return "pgss"
+    if _LOGPLEX.search(head):
+        return "pg-logplex"
     if _PG_SYSLOG.search(head) and _PG_LINE.search(head):
         return "pg-syslog"
     if _PG_LINE.search(head):

@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import operator
 import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -36,7 +37,11 @@ __all__ = [
     "parse_parameters",
     "prefix_regex",
     "read_csvlog",
+    "read_csvlog_batches",
+    "read_csvlog_rows",
     "read_jsonlog",
+    "read_jsonlog_batches",
+    "read_jsonlog_rows",
     "read_stderr",
     "read_stderr_batches",
     "read_stderr_lines",
@@ -85,6 +90,7 @@ KNOWN_PREFIXES: Final = (
     "%m [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%m [%p] %u@%d ",
     "%t [%p] %u@%d ",
+    "%m [%p]: [%l-1] db=%d,user=%u ",  # Google Cloud SQL
     "%t:%r:%u@%d:[%p]:",  # Amazon RDS / Aurora
     "%m:%r:%u@%d:[%p]:",
     "%m [%p] %q[user=%u,db=%d,app=%a] ",
@@ -132,9 +138,10 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     )
 
 
-def _prefix_body(prefix: str) -> str:
+def _prefix_body(prefix: str, *, again: bool = False) -> str:
     """The pattern of the prefix itself (what :func:`prefix_regex` matches before the
-    severity)."""
+    severity). ``again``: the prefix of a later line of the same message, in a pattern that
+    already matched the first (no group captured; the pid must be the same: ``(?P=pid)``)."""
     out: list[str] = []
     optional = False
     i = 0
@@ -150,9 +157,11 @@ def _prefix_body(prefix: str) -> str:
                 continue
             rx = _ESCAPES.get(code, r"\S*")
             name = re.match(r"\(\?P<(\w+)>", rx)
-            if name and name[1] in seen:  # a second %u, say: match it, do not capture it
+            if name and again and name[1] == "pid" and "pid" not in seen:
+                rx = "(?P=pid)"
+            if name and (again or name[1] in seen):  # a second %u, say: matched, not captured
                 rx = re.sub(r"\(\?P<\w+>", "(?:", rx)
-            elif name:
+            if name:
                 seen.add(name[1])
             out.append(rx)
             continue
@@ -647,11 +656,11 @@ def read_stderr_batches(
     state = _StderrLines(source, stats, errors, prefix)
     columns = _StderrChunks(state, prefix or DEFAULT_PREFIX)
     lineno = first_line  # number of the first line of ``body``
-    # Each piece ends before the last whole line read: every line in it is followed by a
-    # whole line, which may be a DETAIL or continuation line that attaches to it.
-    for body, carry in chunks(stream, chunk_size, _before_last_line):
+    # Each piece ends before a line that starts a message (not one that attaches to the
+    # message before it), where one is near the end of what was read.
+    for body, carry in chunks(stream, chunk_size, _before_message(state.regex)):
         items = None
-        if columns.entry is not None and not state.messages.waiting and "\r" not in body:
+        if columns.entry is not None and "\r" not in body:
             # A message ends at the next line with the prefix (not a DETAIL line): until
             # one is here, the last statement might still get one, after blank lines.
             m = state.regex.match(carry)
@@ -673,8 +682,36 @@ def _before_last_line(buf: str) -> int:
     return buf.rfind("\n", 0, buf.rfind("\n")) + 1
 
 
+def _before_message(regex: re.Pattern[str]) -> Callable[[str], int]:
+    """Where to end a piece of a stderr log: before the last whole line that starts a message
+    (found among the last 64 lines), so the next piece does not begin with lines that attach
+    to this one's last message; else before the last whole line."""
+
+    def cut(buf: str) -> int:
+        end = buf.rfind("\n")
+        for _ in range(64):
+            if end <= 0:
+                break
+            start = buf.rfind("\n", 0, end) + 1
+            if not start:
+                break
+            m = regex.match(buf[start:end])  # (a `^` pattern matches at 0 only)
+            if m is not None and m["severity"] not in _ATTACHED:
+                return start
+            end = start - 1
+        return _before_last_line(buf)
+
+    return cut
+
+
 class _StderrChunks:
-    """The column path of :func:`read_stderr_batches`: chunks of one-line messages."""
+    """The column path of :func:`read_stderr_batches`: chunks of messages that take one line
+    each, or two with a ``DETAIL:`` line of the same process (bind parameters). Every shape
+    ``log_min_duration_statement`` and ``log_statement`` write goes here: a statement with its
+    duration; the extended protocol's ``parse``/``bind``/``execute`` steps with their
+    parameters; a statement logged before it runs and its ``duration:`` line later, paired by
+    process id as the line reader pairs them (pending statements cross chunks in the line
+    reader's own table, so either reader may take the next chunk)."""
 
     def __init__(self, state: _StderrLines, prefix: str) -> None:
         self.state = state
@@ -685,32 +722,55 @@ class _StderrChunks:
         self.entry: re.Pattern[str] | None = None
         if not lazy:
             self.entry = re.compile(
-                rf"(?<![^\n]){body}\s*LOG:  duration: (?P<ms>\d+(?:\.\d+)?) ms  "
-                r"(?:statement|execute)(?: [^:\n]*)?:[^\S\n]?(?P<sql>.*)(?:\n|\Z)"
+                rf"(?<![^\n]){body}\s*(?:LOG:  (?=duration: |statement: |execute |bind |parse )"
+                r"(?:duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  |(?=\n|\Z)))?"
+                r"(?:(?P<kind>statement|execute|bind|parse)(?: [^:\n]*)?:[^\S\n]?(?P<sql>.*))?"
+                r"|DETAIL:  (?P<detail>.*))(?:\n|\Z)"
             )
             index = self.entry.groupindex
             self.width = self.entry.groups + 1  # split(): the text before, then the groups
-            self.at = {k: index.get(k) for k in ("ts", "user", "db", "ms", "sql")}
+            self.at = {
+                k: index.get(k) for k in ("ts", "user", "db", "pid", "ms", "kind", "sql", "detail")
+            }
 
     def chunk(self, body: str, lineno: int, settled: bool) -> list[QueryEvent | EventBatch] | None:
-        """The events of ``body`` (whole lines, no ``\r``), or ``None`` when it holds lines
-        that attach to others; unless ``settled``, a line with the prefix may have to follow
-        the last statement first."""
-        state = self.state
+        """The events of ``body`` (whole lines, no ``\r``), or ``None`` when the line reader
+        must read it: it holds lines that attach to others (continuation lines, errors'
+        ``STATEMENT:`` lines), or, unless ``settled``, its last message may still get one."""
+        if not settled:
+            return None
         assert self.entry is not None
         parts = self.entry.split(body)
         width = self.width
         between = parts[0::width]
-        if any(between) and _NOT_ONE_LINE.search("".join(between)) is not None:
+        # Lines that would attach to an entry taken here: the line reader reads the chunk.
+        # (What comes before the first entry attaches to the line reader's own message.)
+        after = between[1:]
+        if any(after) and _NOT_ONE_LINE.search("".join(after)) is not None:
             return None
-        out: list[QueryEvent | EventBatch] = []
         n = len(between) - 1
-        tail = between[n]
-        if n and not settled and not any(map(state.regex.match, tail.split("\n"))):
-            # the last statement goes to the line reader, which keeps it pending
-            end = len(body) - len(tail)
-            between[n] = body[body.rfind("\n", 0, end - 1) + 1 :]
-            n -= 1
+        at = self.at
+        ms = parts[at["ms"] : n * width : width]
+        kinds = parts[at["kind"] : n * width : width]
+        if None not in ms and kinds.count("statement") + kinds.count("execute") == n:
+            return self._simple(parts, between, n, lineno)
+        detail = parts[at["detail"] : n * width : width]
+        group = at["pid"]
+        pids: list[Any] = [None] * n if group is None else parts[group : n * width : width]
+        for i, text in enumerate(detail) if detail.count(None) != n else ():
+            # a DETAIL line attaches to the line before it, of the same process
+            if text is not None and (
+                not i or between[i] or detail[i - 1] is not None or pids[i] != pids[i - 1]
+            ):
+                return None
+        return self._paired(parts, between, n, lineno, ms, kinds, detail, pids)
+
+    def _simple(
+        self, parts: list[Any], between: list[str], n: int, lineno: int
+    ) -> list[QueryEvent | EventBatch]:
+        """Every entry a statement with its duration, one line each: runs of columns."""
+        state = self.state
+        out: list[QueryEvent | EventBatch] = []
         line = lineno
         run, run_line = 0, line
         for i, text in enumerate(between):
@@ -728,6 +788,196 @@ class _StderrChunks:
         if run < n:
             out.append(self._batch(parts, run, n, run_line))
         return out
+
+    def _paired(
+        self,
+        parts: list[Any],
+        between: list[str],
+        n: int,
+        lineno: int,
+        ms: list[str | None],
+        kinds: list[str | None],
+        detail: list[str | None],
+        pids: list[Any],
+    ) -> list[QueryEvent | EventBatch]:
+        """Any mix of the entries :attr:`entry` takes, one by one, as the line reader's
+        :meth:`_Messages.message` reads them (each ``DETAIL:`` entry belongs to the entry
+        before it); the events whose duration is known go out in runs of columns, in the
+        order they complete."""
+        state = self.state
+        waiting = state.messages.waiting
+        width, at = self.width, self.at
+        columns = {
+            name: None if at[name] is None else parts[at[name] : n * width : width]
+            for name in ("ts", "user", "db", "sql")
+        }
+        params = detail[1:]  # the DETAIL text of each entry (on the line after it)
+        params.append(None)
+        # the line of each entry: its index, plus the lines of the other messages before it
+        before = list(itertools.accumulate(map(str.count, between, itertools.repeat("\n"))))
+        lines = list(map(operator.add, range(lineno, lineno + n), before))
+        if None in pids:  # no %p (or none printed): one process as far as pairing goes
+            pids = [p or "" for p in pids]
+        order: list[int] = []  # the entries of the current run, in the order they complete
+        took: list[str] = []  # their durations (as logged)
+        pending: dict[str, int] = {}  # pid -> this chunk's statement waiting for a duration
+        skipped: dict[str, int] = {}
+        out: list[QueryEvent | EventBatch] = []
+        take, took_as, pop = order.append, took.append, pending.pop
+
+        def close_run() -> None:
+            if order:
+                out.append(self._rows(columns, order[:], list(map(float, took)), lines, params))
+                order.clear()
+                took.clear()
+
+        def hand_over() -> None:
+            """This chunk's pending statements go to the line reader's table."""
+            for pid, j in pending.items():
+                waiting[pid] = self._one(columns, j, lines, params)
+            pending.clear()
+
+        def other(text: str, line: int) -> None:
+            """Other messages (connections, checkpoints, errors): the line reader's."""
+            close_run()
+            hand_over()
+            out.extend(state.feed(split_lines(text), line))
+
+        for i in range(n):
+            text = between[i]
+            if text:
+                other(text, lines[i] - text.count("\n"))
+            if text or not i:
+                out.extend(state.flush())
+            kind = kinds[i]
+            took_ms = ms[i]
+            if took_ms is not None:
+                if kind == "statement" or kind == "execute":  # noqa: PLR1714 (two C compares)
+                    take(i)
+                    took_as(took_ms)
+                elif kind is not None:
+                    reason = _STEP_SKIPS[kind]
+                    skipped[reason] = skipped.get(reason, 0) + 1
+                else:  # log_duration: the statement came before, on its own line
+                    j = pop(pids[i], None)
+                    if j is not None:
+                        take(j)
+                        took_as(took_ms)
+                        continue
+                    event = waiting.pop(pids[i], None) if waiting else None
+                    if event is None:
+                        reason = "duration of a protocol step (parse/bind)"
+                        skipped[reason] = skipped.get(reason, 0) + 1
+                    else:
+                        close_run()
+                        out.append(replace(event, duration_ms=float(took_ms)))
+            elif kind == "statement" or kind == "execute":  # noqa: PLR1714
+                pid = pids[i]
+                j = pop(pid, None)
+                if j is not None:  # no duration came for it: log_duration is off
+                    close_run()
+                    out.append(self._one(columns, j, lines, params))
+                elif waiting and (event := waiting.pop(pid, None)) is not None:
+                    close_run()
+                    out.append(event)
+                pending[pid] = i
+            elif kind is not None:
+                reason = "other message (connections, checkpoints, ...)"
+                skipped[reason] = skipped.get(reason, 0) + 1
+            # else a DETAIL line: read with the entry before it
+        if between[n]:
+            other(between[n], lines[n - 1] + 1 if n else lineno)
+        close_run()
+        hand_over()
+        for reason, count in skipped.items():
+            state.stats.skip(reason, count)
+        return out
+
+    def _one(
+        self,
+        columns: dict[str, list[Any] | None],
+        j: int,
+        lines: list[int],
+        params: list[str | None],
+    ) -> QueryEvent:
+        """Entry ``j``, a statement whose duration is not known (yet), as an event."""
+
+        def field(name: str) -> Any:
+            column = columns[name]
+            return None if column is None else column[j]
+
+        stamp = field("ts")
+        ts = None if stamp is None else parse_each(self.stamps, [stamp], parse_ts)[0]
+        text = params[j]
+        # QueryEvent's fields in order (see events.logged)
+        return QueryEvent(
+            field("sql").strip(),
+            None,
+            ts,
+            None,
+            parse_parameters(text) if text else None,
+            None,
+            None,
+            "postgresql",
+            _clean(field("db")),
+            _clean(field("user")),
+            None,
+            None,
+            1,
+            f"{self.state.source}:{lines[j]}",
+            {},
+        )
+
+    def _rows(
+        self,
+        columns: dict[str, list[Any] | None],
+        order: list[int],
+        took: list[float],
+        lines: list[int],
+        params: list[str | None],
+    ) -> EventBatch:
+        """Entries ``order`` (with durations ``took``) as columns."""
+        n = len(order)
+        pick: Callable[[Any], Any] = (
+            operator.itemgetter(*order) if n > 1 else lambda column: (column[order[0]],)
+        )
+
+        def col(name: str) -> list[Any] | None:
+            column = columns[name]
+            return None if column is None else list(pick(column))
+
+        sqls = list(map(str.strip, col("sql") or []))
+        stamps = col("ts")
+        ts: list[dt.datetime | None] = (
+            [None] * n if stamps is None else parse_each(self.stamps, stamps, parse_ts)
+        )
+        users = _who(col("user"), n)
+        dbs = _who(col("db"), n)
+        source = self.state.source
+
+        def event(k: int) -> QueryEvent:
+            j = order[k]
+            text = params[j]
+            # QueryEvent's fields in order (see events.logged)
+            return QueryEvent(
+                sqls[k],
+                took[k],
+                ts[k],
+                None,
+                parse_parameters(text) if text else None,
+                None,
+                None,
+                "postgresql",
+                dbs[k],
+                users[k],
+                None,
+                None,
+                1,
+                f"{source}:{lines[j]}",
+                {},
+            )
+
+        return EventBatch("postgresql", sqls, took, ts, None, None, dbs, users, event)
 
     def _batch(self, parts: list[Any], a: int, b: int, first_line: int) -> EventBatch:
         """Entries ``a`` to ``b`` (one line each, in a row) as columns."""
@@ -830,10 +1080,40 @@ def read_csvlog(
     stats: ReadStats,
     errors: ErrorLevel = ErrorLevel.WARN,
     first_line: int = 1,
+    chunk_size: int = _CHUNK,
 ) -> Iterator[QueryEvent]:
     """Events from a csvlog (PostgreSQL 13-15 column order; 23+ columns accepted)."""
+    return events_of(
+        read_csvlog_batches(
+            stream,
+            source=source,
+            stats=stats,
+            errors=errors,
+            first_line=first_line,
+            chunk_size=chunk_size,
+        )
+    )
+
+
+def read_csvlog_rows(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+) -> Iterator[QueryEvent]:
+    """The csvlog read row by row with :mod:`csv`: :func:`read_csvlog`'s reference."""
     messages = _Messages(stats, source)
-    reader = csv.reader(stream)
+    yield from _csv_rows(messages, stream, first_line, errors)
+    yield from messages.finish()
+
+
+def _csv_rows(
+    messages: _Messages, lines: Iterable[str], first_line: int, errors: ErrorLevel
+) -> Iterator[QueryEvent]:
+    stats, source = messages.stats, messages.source
+    reader = csv.reader(lines)
     previous_line = first_line - 1
     while True:
         try:
@@ -866,7 +1146,165 @@ def read_csvlog(
             row_line,
             rec.get("query") or None,
         )
+
+
+_CSV_FIELD: Final = r'(?:"[^"\n]*(?:""[^"\n]*)*"|[^,"\n]*)'
+_CSV_TIMED: Final = re.compile(
+    # log_time, user, database, pid: the fields an event reads; then seven it does not
+    r'(?<![^\n])"?(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [^,"\n]*)?)"?,'
+    rf"(?P<user>{_CSV_FIELD}),(?P<db>{_CSV_FIELD}),\"?\d*\"?,(?:{_CSV_FIELD},){{7}}"
+    r'"?LOG"?,"?[0-9A-Z]{5}"?,'
+    r'"duration: (?P<ms>\d+(?:\.\d+)?) ms  (?:statement|execute)(?: [^:"\n]*)?:[^\S\n]?'
+    r'(?P<sql>[^"\n]*(?:""[^"\n]*)*)",'
+    # the other fields: quotes balanced on the line (a quoted newline: not a one-line row)
+    rf'(?P<detail>{_CSV_FIELD}),[^"\n]*(?:"[^"\n]*"[^"\n]*)*(?:\n|\Z)'
+)
+"""A csvlog row of one line that is a statement with its duration (23+ columns)."""
+_CSV_ROW_START: Final = re.compile(r'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d')
+
+
+def _unquote_csv(value: str) -> str:
+    if value[:1] == '"':
+        value = value[1:-1]
+    return value.replace('""', '"') if '"' in value else value
+
+
+def _before_row(start: re.Pattern[str]) -> Callable[[str], int]:
+    """Where to end a piece of a log whose records may span lines (quoted newlines): before
+    the last whole line that starts a record (among the last 64 lines); where none is there,
+    read on (up to 64 MiB: then before the last line, as a record that long is not one)."""
+
+    def cut(buf: str) -> int:
+        end = buf.rfind("\n")
+        for _ in range(64):
+            if end <= 0:
+                break
+            begin = buf.rfind("\n", 0, end) + 1
+            if not begin:
+                break
+            if start.match(buf, begin):  # (no ``^`` in the pattern: it matches at ``begin``)
+                return begin
+            end = begin - 1
+        return 0 if len(buf) < 1 << 26 else _before_last_line(buf)
+
+    return cut
+
+
+def read_csvlog_batches(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent | EventBatch]:
+    """:func:`read_csvlog`, with runs of one-line ``duration: ... statement:`` rows taken by
+    one regular expression per chunk, as :class:`~backendperf.events.EventBatch` columns;
+    the other rows go through :mod:`csv` and give the same events as :func:`read_csvlog_rows`.
+    """
+    messages = _Messages(stats, source)
+
+    def others(text: str, line: int) -> Iterator[QueryEvent]:
+        return _csv_rows(messages, io.StringIO(text, newline=""), line, errors)
+
+    yield from _timed_rows(
+        stream,
+        _CSV_TIMED,
+        _unquote_csv,
+        others,
+        _before_row(_CSV_ROW_START),
+        source,
+        stats,
+        first_line,
+        chunk_size,
+    )
     yield from messages.finish()
+
+
+def _timed_rows(
+    stream: IO[str],
+    entry: re.Pattern[str],
+    unquote: Callable[[str], str],
+    others: Callable[[str, int], Iterator[QueryEvent]],
+    cut: Callable[[str], int],
+    source: str,
+    stats: ReadStats,
+    first_line: int,
+    chunk_size: int,
+) -> Iterator[QueryEvent | EventBatch]:
+    """The column path of the csvlog and jsonlog readers: ``entry`` takes the one-line rows
+    that are a statement with its duration (groups ``ts``, ``user``, ``db``, ``ms``, ``sql``,
+    ``detail``, each still quoted or escaped: ``unquote`` reads them); ``others(text, line)``
+    reads the rows between. Every row is self-contained, so no state crosses a run."""
+    width = entry.groups + 1
+    at = entry.groupindex
+    stamps: dict[str, dt.datetime | None] = {}
+    names: dict[str, str | None] = {}  # a user or database field as logged -> its name
+
+    def name(value: str) -> str | None:
+        clean = names.get(value, "")
+        if clean == "":
+            clean = names[value] = _clean(unquote(value)) if value else None
+        return clean
+
+    def batch(parts: list[Any], a: int, b: int, line: int) -> EventBatch:
+        def col(group: str) -> list[Any]:
+            return parts[a * width + at[group] : b * width : width]
+
+        n = b - a
+        sqls = [unquote(v).strip() if "\\" in v or '"' in v else v.strip() for v in col("sql")]
+        ms = list(map(float, col("ms")))
+        ts = parse_each(stamps, col("ts"), parse_ts)
+        users, dbs = col("user"), col("db")
+        # one user and database for the whole run, usually: each looked up once
+        users = [name(users[0])] * n if users.count(users[0]) == n else list(map(name, users))
+        dbs = [name(dbs[0])] * n if dbs.count(dbs[0]) == n else list(map(name, dbs))
+        details = col("detail")
+
+        def event(i: int) -> QueryEvent:
+            text = unquote(details[i]) if details[i] else None
+            # QueryEvent's fields in order (see events.logged)
+            return QueryEvent(
+                sqls[i],
+                ms[i],
+                ts[i],
+                None,
+                parse_parameters(text) if text else None,
+                None,
+                None,
+                "postgresql",
+                dbs[i],
+                users[i],
+                None,
+                None,
+                1,
+                f"{source}:{line + i}",
+                {},
+            )
+
+        return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
+
+    lineno = first_line
+    for body, _ in chunks(stream, chunk_size, cut):
+        parts = entry.split(body)
+        between = parts[0::width]
+        n = len(between) - 1
+        line = lineno
+        run, run_line = 0, line
+        for i, text in enumerate(between):
+            if text:  # other rows: read one by one
+                if run < min(i, n):
+                    yield batch(parts, run, min(i, n), run_line)
+                yield from others(text, line)
+                line += text.count("\n") + (text[-1] != "\n")
+                run, run_line = i, line
+            if i < n:
+                line += 1
+        if run < n:
+            yield batch(parts, run, n, run_line)
+        stats.lines += n  # (``others`` counts the lines it reads)
+        lineno = line
 
 
 # -- jsonlog -------------------------------------------------------------------------------
@@ -879,10 +1317,41 @@ def read_jsonlog(
     stats: ReadStats,
     errors: ErrorLevel = ErrorLevel.WARN,
     first_line: int = 1,
+    chunk_size: int = _CHUNK,
 ) -> Iterator[QueryEvent]:
     """Events from a jsonlog (PostgreSQL 15+: one JSON object per line)."""
+    return events_of(
+        read_jsonlog_batches(
+            stream,
+            source=source,
+            stats=stats,
+            errors=errors,
+            first_line=first_line,
+            chunk_size=chunk_size,
+        )
+    )
+
+
+def read_jsonlog_rows(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+) -> Iterator[QueryEvent]:
+    """The jsonlog read line by line with :func:`json.loads`: :func:`read_jsonlog`'s
+    reference."""
     messages = _Messages(stats, source)
-    for lineno, line in enumerate(stream, first_line):
+    yield from _json_rows(messages, stream, first_line, errors)
+    yield from messages.finish()
+
+
+def _json_rows(
+    messages: _Messages, lines: Iterable[str], first_line: int, errors: ErrorLevel
+) -> Iterator[QueryEvent]:
+    stats, source = messages.stats, messages.source
+    for lineno, line in enumerate(lines, first_line):
         stats.lines += 1
         if not line.strip():
             continue
@@ -908,4 +1377,54 @@ def read_jsonlog(
             lineno,
             rec.get("statement"),
         )
+
+
+_JSON_STR: Final = r'[^"\\\n]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\n]*)*'
+"""A JSON string's content (only JSON's escapes: ``\\x80`` is not one)."""
+_JSON_VALUE: Final = rf'(?:"{_JSON_STR}"|[-\w.]*)'
+_JSON_TIMED: Final = re.compile(
+    # PostgreSQL writes the keys in one order, and leaves out the empty ones
+    rf'(?<![^\n])\{{"timestamp":"(?P<ts>{_JSON_STR})"'
+    rf'(?:,"user":"(?P<user>{_JSON_STR})")?(?:,"dbname":"(?P<db>{_JSON_STR})")?'
+    rf'(?:,"(?!error_severity")\w+":{_JSON_VALUE})*,"error_severity":"LOG"'
+    r'(?:,"state_code":"\w*")?,"message":"duration: (?P<ms>\d+(?:\.\d+)?) ms  '
+    rf'(?:statement|execute)(?: [^:"\\\n]*)?:[^\S\n]?(?P<sql>{_JSON_STR})"'
+    rf'(?:,"detail":"(?P<detail>{_JSON_STR})")?(?:,"\w+":{_JSON_VALUE})*\}}[^\S\n]*(?:\n|\Z)'
+)
+"""A jsonlog line that is a statement with its duration."""
+
+
+def _unescape_json(value: str) -> str:
+    return json.loads(f'"{value}"') if "\\" in value else value
+
+
+def read_jsonlog_batches(
+    stream: IO[str],
+    *,
+    source: str,
+    stats: ReadStats,
+    errors: ErrorLevel = ErrorLevel.WARN,
+    first_line: int = 1,
+    chunk_size: int = _CHUNK,
+) -> Iterator[QueryEvent | EventBatch]:
+    """:func:`read_jsonlog`, with runs of ``duration: ... statement:`` records taken by one
+    regular expression per chunk, as :class:`~backendperf.events.EventBatch` columns; the
+    other lines go through :func:`json.loads` and give the same events as
+    :func:`read_jsonlog_rows`."""
+    messages = _Messages(stats, source)
+
+    def others(text: str, line: int) -> Iterator[QueryEvent]:
+        return _json_rows(messages, split_lines(text), line, errors)
+
+    yield from _timed_rows(
+        stream,
+        _JSON_TIMED,
+        _unescape_json,
+        others,
+        _before_last_line,
+        source,
+        stats,
+        first_line,
+        chunk_size,
+    )
     yield from messages.finish()
