@@ -1,18 +1,22 @@
 """backendperf digest against pgBadger and pt-query-digest, on the same real logs, one run.
 
-Run: python benchmarks/log_digest.py [--pg-log FILE] [--mysql-log FILE] [--quick]
+Run: python benchmarks/log_digest.py [--logs DIR] [--max-mb N] [--only SHAPE ...] [--quick]
 
-Without log files it makes them (``bash benchmarks/make_logs.sh``: private PostgreSQL 15 and
-MariaDB servers under pgbench and sysbench, every statement logged; needs root and
-``apt-get install pgbadger percona-toolkit sysbench``). ``--quick`` uses the bundled samples
-and runs only our reader (a smoke run for CI).
+The logs are every shape users have (``bash benchmarks/make_logs.sh DIR SECONDS`` writes them
+from private PostgreSQL 15 and MariaDB servers under pgbench and sysbench; needs root and
+``apt-get install pgbadger percona-toolkit sysbench``): PostgreSQL's stderr log with the simple
+protocol, with the extended protocol (``execute`` + ``DETAIL: parameters``) and with
+``log_statement=all`` + ``log_duration``; the simple-protocol run as csvlog and as jsonlog; a
+MariaDB slow log. ``--max-mb`` cuts each to its first N MB at an entry boundary. ``--quick``
+reads the bundled samples with our reader only (a smoke run for CI).
 
-For each file and tool: wall time, MB/s, statements/s and peak RSS (of the child process).
+For each log and tool: wall time, MB/s, statements/s and peak RSS (of the child process).
 Contenders: ``backendperf digest`` (``-j 1`` and ``-j 2``), pgBadger (text output, ``-j 1``
-and ``-j 2``), pt-query-digest, and the *floor*: a plain Python loop that reads the lines and
-normalizes literals with compiled regexes, caching per distinct raw text (what any Python
-reader pays at least). Agreement: the top 10 statements by total time from pgBadger and
-pt-query-digest, fingerprinted with our normalizer, against ours.
+and ``-j 2``), pt-query-digest, and the *floor*: a plain Python loop that reads the records
+(lines; ``csv.reader`` rows; ``json.loads`` objects), finds the statement and normalizes its
+literals with one compiled regex, caching per distinct raw text (what any Python reader pays
+at least). Agreement: the top 10 statements by total time from pgBadger and pt-query-digest,
+fingerprinted with our normalizer, against ours.
 """
 
 from __future__ import annotations
@@ -34,26 +38,34 @@ SAMPLES = ROOT / "tests" / "fixtures" / "logs"
 PREFIX = "%m [%p] %q%u@%d "
 
 FLOOR = r"""
-import re, sys
-# The least any Python reader does: read each line, find the statement, blank its literals
+import csv, json, re, sys
+# The least any Python reader does: read each record, find the statement, blank its literals
 # with one compiled regex (cached per distinct text), count it.
 lit = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\d+(?:\.\d+)?")
 kind = sys.argv[2]
 memo = {}
 n = 0
-with open(sys.argv[1], encoding="utf-8", errors="replace") as fh:
-    for line in fh:
-        if kind == "pg":
-            i = line.find("  statement: ")
-            if i < 0:
-                i = line.find("  execute ")
-                if i < 0:
-                    continue
-            text = line[i:]
-        elif line.startswith(("#", "SET timestamp", "use ")):
-            continue
-        else:
+def statement(message):
+    i = message.find("statement: ")
+    if i < 0:
+        i = message.find("execute ")
+    return None if i < 0 else message[i:]
+with open(sys.argv[1], encoding="utf-8", errors="replace", newline="") as fh:
+    if kind == "pg-csv":
+        records = (row[13] for row in csv.reader(fh) if len(row) > 13)
+    elif kind == "pg-json":
+        records = (json.loads(line).get("message", "") for line in fh)
+    else:
+        records = fh
+    for line in records:
+        if kind == "mysql":
+            if line.startswith(("#", "SET timestamp", "use ")):
+                continue
             text = line
+        else:
+            text = statement(line)
+            if text is None:
+                continue
         key = memo.get(text)
         if key is None:
             key = memo[text] = lit.sub("?", text).lower()
@@ -62,6 +74,37 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as fh:
         n += 1
 print(n)
 """
+
+SHAPES = {
+    # shape: (file written by make_logs.sh, kind, pgBadger -f)
+    "pg-simple": ("postgresql.log", "pg-stderr", "stderr"),
+    "pg-extended": ("pg-extended.log", "pg-stderr", "stderr"),
+    "pg-statement-all": ("pg-statement-all.log", "pg-stderr", "stderr"),
+    "pg-csvlog": ("postgresql.csv", "pg-csv", "csv"),
+    "pg-jsonlog": ("postgresql.json", "pg-json", "jsonlog"),
+    "mysql-slow": ("mysql-slow.log", "mysql", None),
+}
+"""Every log shape the benchmark reads."""
+ENTRY = {
+    "pg-stderr": re.compile(
+        rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[\d+\] \S+ LOG:  (?:duration|statement)", re.M
+    ),
+    "pg-csv": re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.M),
+    "pg-json": re.compile(rb"^\{", re.M),
+    "mysql": re.compile(rb"^# Time: ", re.M),
+}
+"""Where a log may be cut (``--max-mb``)."""
+
+
+def cut(src: pathlib.Path, dst: pathlib.Path, size: int, kind: str) -> pathlib.Path:
+    """The first ``size`` bytes of ``src``, ended before the last entry that starts there."""
+    with src.open("rb") as fh:
+        data = fh.read(size)
+    if len(data) < size:
+        return src
+    starts = [m.start() for m in ENTRY[kind].finditer(data, max(0, size - 4_000_000))]
+    dst.write_bytes(data[: starts[-1]] if starts else data)
+    return dst
 
 
 def best(cmd: list[str], repeat: int) -> tuple[float, float]:
@@ -177,10 +220,11 @@ def row(name: str, size_mb: float, n: int, seconds: float, rss: float, base: flo
     )
 
 
-def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path, repeat: int) -> None:
+def bench_file(log: pathlib.Path, shape: str, quick: bool, tmp: pathlib.Path, repeat: int) -> None:
+    _, kind, badger_format = SHAPES[shape]
     size_mb = log.stat().st_size / 1e6
     n = statements(log)
-    print(f"\n### {log.name}: {size_mb:.1f} MB, {n:,} statements\n")
+    print(f"\n### {shape} ({log.name}): {size_mb:.1f} MB, {n:,} statements\n")
     print("| tool | seconds | MB/s | statements/s | peak RSS MB | speed vs reference |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     results: list[tuple[str, float, float]] = []
@@ -191,10 +235,11 @@ def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path, rep
     floor_py = tmp / "floor.py"
     floor_py.write_text(FLOOR)
     s, rss = best([sys.executable, str(floor_py), str(log), kind], repeat)
-    results.append(("floor: Python line loop + regex, cached", s, rss))
+    results.append(("floor: Python record loop + regex, cached", s, rss))
     agreement: dict[str, float] = {}
     mine = top_ours(ours_json)
-    if not quick and kind == "pg" and shutil.which("pgbadger"):
+    if not quick and badger_format is not None and shutil.which("pgbadger"):
+        prefix = ["--prefix", PREFIX] if badger_format == "stderr" else []
         for jobs in (1, 2):
             out = tmp / f"pgbadger{jobs}.txt"
             s, rss = run(
@@ -204,9 +249,8 @@ def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path, rep
                     "-j",
                     str(jobs),
                     "-f",
-                    "stderr",
-                    "--prefix",
-                    PREFIX,
+                    badger_format,
+                    *prefix,
                     "-x",
                     "text",
                     "-o",
@@ -217,49 +261,41 @@ def bench_file(log: pathlib.Path, kind: str, quick: bool, tmp: pathlib.Path, rep
             results.append((f"pgBadger -j {jobs} (text)", s, rss))
         out = tmp / "pgbadger.json"
         run(
-            [
-                "pgbadger",
-                "-q",
-                "-f",
-                "stderr",
-                "--prefix",
-                PREFIX,
-                "-x",
-                "json",
-                "-o",
-                str(out),
-                str(log),
-            ]
+            ["pgbadger", "-q", "-f", badger_format, *prefix, "-x", "json", "-o", str(out), str(log)]
         )
-        theirs = top_pgbadger(out)
-        agreement["pgBadger"] = _share(mine, theirs)
+        agreement["pgBadger"] = _share(mine, top_pgbadger(out))
     if not quick and kind == "mysql" and shutil.which("pt-query-digest"):
         out = tmp / "ptqd.json"
         s, rss = run(["pt-query-digest", "--output", "json", str(log)], stdout=out.open("w"))
         results.append(("pt-query-digest", s, rss))
-        theirs = top_ptqd(out)
-        agreement["pt-query-digest"] = _share(mine, theirs)
+        agreement["pt-query-digest"] = _share(mine, top_ptqd(out))
     reference = next(
         (s for name, s, _ in results if name.startswith(("pgBadger -j 1", "pt-"))), results[0][1]
     )
     for name, s, rss in results:
         print(row(name, size_mb, n, s, rss, reference))
+    floor = next(s for name, s, _ in results if name.startswith("floor"))
+    mine_s = results[0][1]
+    print(f"\nbackendperf -j 1 over the floor: {mine_s / floor:.2f}x")
     for tool, share in agreement.items():
-        print(
-            f"\ntop-10 by total time shared with {tool}: {share:.0%} (digits in names abstracted)"
-        )
+        print(f"top-10 by total time shared with {tool}: {share:.0%} (digits in names abstracted)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg-log", type=pathlib.Path)
-    parser.add_argument("--mysql-log", type=pathlib.Path)
+    parser.add_argument(
+        "--logs",
+        type=pathlib.Path,
+        help="a directory of make_logs.sh's logs (default: make them in --workdir)",
+    )
     parser.add_argument(
         "--workdir",
         type=pathlib.Path,
         default=pathlib.Path(tempfile.gettempdir()) / "backendperf-logbench",
     )
     parser.add_argument("--seconds", type=int, default=60, help="pgbench/sysbench run time")
+    parser.add_argument("--max-mb", type=int, default=0, help="cut each log to its first N MB")
+    parser.add_argument("--only", nargs="*", choices=sorted(SHAPES), help="these shapes only")
     parser.add_argument("--quick", action="store_true", help="bundled samples, our reader only")
     parser.add_argument(
         "--repeat",
@@ -268,21 +304,30 @@ def main(argv: list[str] | None = None) -> int:
         help="runs of ours and the floor (the best counts); the anchors run once",
     )
     args = parser.parse_args(argv)
+    shapes = args.only or list(SHAPES)
     if args.quick:
-        args.pg_log = SAMPLES / "pg15-stderr.sample.log"
-        args.mysql_log = SAMPLES / "mariadb10.11-slow.sample.log"
-    if args.pg_log is None or args.mysql_log is None:
-        subprocess.run(
-            [
-                "bash",
-                str(ROOT / "benchmarks" / "make_logs.sh"),
-                str(args.workdir),
-                str(args.seconds),
-            ],
-            check=True,
-        )
-        args.pg_log = args.pg_log or args.workdir / "postgresql.log"
-        args.mysql_log = args.mysql_log or args.workdir / "mysql-slow.log"
+        logs = {
+            "pg-simple": SAMPLES / "pg15-stderr.sample.log",
+            "pg-extended": SAMPLES / "pg15-extended.sample.log",
+            "pg-statement-all": SAMPLES / "pg15-logstatement-all.sample.log",
+            "pg-csvlog": SAMPLES / "pg15-csvlog.sample.csv",
+            "pg-jsonlog": SAMPLES / "pg15-jsonlog.sample.json",
+            "mysql-slow": SAMPLES / "mariadb10.11-slow.sample.log",
+        }
+    else:
+        where = args.logs
+        if where is None:
+            subprocess.run(
+                [
+                    "bash",
+                    str(ROOT / "benchmarks" / "make_logs.sh"),
+                    str(args.workdir),
+                    str(args.seconds),
+                ],
+                check=True,
+            )
+            where = args.workdir
+        logs = {shape: where / SHAPES[shape][0] for shape in shapes}
     # Byte-compile our package as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on
     # CI hosts) an editable install would otherwise parse its sources in every run.
     import backendperf
@@ -295,8 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Python {sys.version.split()[0]}; peak RSS is the child process's; ours and the floor")
     print(f"are the best of {args.repeat} runs, the anchors (a minute or more each) run once")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_file(args.pg_log, "pg", args.quick, pathlib.Path(tmp), args.repeat)
-        bench_file(args.mysql_log, "mysql", args.quick, pathlib.Path(tmp), args.repeat)
+        for shape in shapes:
+            log = logs[shape]
+            if args.max_mb and not args.quick:
+                log = cut(
+                    log,
+                    pathlib.Path(tmp) / f"cut-{log.name}",
+                    args.max_mb * 10**6,
+                    SHAPES[shape][1],
+                )
+            bench_file(log, shape, args.quick, pathlib.Path(tmp), args.repeat)
     return 0
 
 

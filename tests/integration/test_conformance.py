@@ -287,6 +287,7 @@ def test_pt_query_digest_on_a_mariadb_slow_log() -> None:
     ("name", "fmt", "ours_format"),
     [
         ("pg15-stderr.sample.log", "stderr", "pg-stderr"),
+        ("pg15-extended.sample.log", "stderr", "pg-stderr"),
         ("pg15-csvlog.sample.csv", "csv", "pg-csv"),
         ("pg15-jsonlog.sample.json", "jsonlog", "pg-json"),
     ],
@@ -295,7 +296,8 @@ def test_pgbadger_on_postgres_logs(
     name: str, fmt: str, ours_format: str, tmp_path: pathlib.Path
 ) -> None:
     """PostgreSQL 15's stderr, csvlog and jsonlog (log_min_duration_statement=0, pgbench and
-    the extended protocol): same statements and time per class as pgBadger."""
+    the extended protocol; one log of pgbench -M prepared only, with parse/bind/execute and
+    their parameters): same statements and time per class as pgBadger."""
     _need("pgbadger")
     path = tmp_path / name
     path.write_bytes((FIXTURES / name).read_bytes())

@@ -15,7 +15,7 @@ import pytest
 from backendperf.events import QueryEvent
 from backendperf.exceptions import LogFormatError
 from backendperf.workload import ReadStats, Workload, detect, read
-from backendperf.workload.readers.other import split_sql
+from backendperf.workload.readers.sql import split_sql
 
 LOGS = pathlib.Path(__file__).parents[1] / "fixtures" / "logs"
 

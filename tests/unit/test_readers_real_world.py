@@ -22,7 +22,7 @@ from backendperf.events import QueryEvent
 from backendperf.workload import ReadStats, Workload, detect, read
 from backendperf.workload.readers.base import chunks
 from backendperf.workload.readers.mysql import _last_entry_start, read_slow
-from backendperf.workload.readers.other import split_sql
+from backendperf.workload.readers.sql import split_sql
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "fixtures" / "logs"
 
@@ -343,7 +343,7 @@ def test_jobs_keep_the_use_db_and_time_carried_over_range_boundaries(
 ) -> None:
     """``--jobs 2`` cuts a slow log in two; entries after the cut still belong to the database
     of the last ``use db;`` before it, and to the last ``# Time:``, as in one process."""
-    from backendperf.workload import parallel
+    from backendperf.workload import load as parallel
 
     monkeypatch.setattr(parallel, "_MIN_RANGE", 64 * 1024)
     entry = (
@@ -643,3 +643,33 @@ def test_postgres_through_syslog(tmp_path: pathlib.Path) -> None:
     assert stats.skipped["not a PostgreSQL line"] == 1
     assert stats.malformed == 0
     assert stats.lines == 9
+
+
+WINDOWS_BANNER = (
+    "C:\\Program Files\\MySQL\\MySQL Server 8.0\\bin\\mysqld.exe, Version: 8.0.36 (MySQL "
+    "Community Server - GPL). started with:\r\n"
+    "TCP Port: 3306, Named Pipe: MySQL\r\n"
+    "Time                 Id Command    Argument\r\n"
+)
+
+
+@pytest.mark.parametrize("chunk_size", [1 << 20, 7])
+def test_the_windows_startup_banner_is_a_banner(chunk_size: int) -> None:
+    """A slow log written on Windows starts (and restarts) with a banner whose program path
+    has spaces and whose port line says ``TCP Port:``: skipped as a banner, not malformed,
+    and never glued to a statement."""
+    entry = (
+        "# Time: 2026-11-28T07:01:47.000000Z\r\n"
+        "# User@Host: app[app] @ localhost []\r\n"
+        "# Query_time: 0.500000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 1\r\n"
+        "SET timestamp=1795935707;\r\n"
+        "SELECT c FROM t WHERE id = 1;\r\n"
+    )
+    text = WINDOWS_BANNER + entry + WINDOWS_BANNER + entry
+    stats = ReadStats()
+    events = list(read_slow(io.StringIO(text), source="w.log", stats=stats, chunk_size=chunk_size))
+    assert [(e.statement, e.duration_ms) for e in events] == [
+        ("SELECT c FROM t WHERE id = 1", 500.0)
+    ] * 2
+    assert stats.skipped["server banner"] == 6
+    assert stats.malformed == 0

@@ -216,7 +216,7 @@ def test_parallel_parsing_gives_the_single_process_result(
 ) -> None:
     """--jobs 3 over a large file: ranges start at entry boundaries, so the merged workload
     equals the one-process workload (counts, totals, line numbers of samples)."""
-    from backendperf.workload.parallel import plan_ranges
+    from backendperf.workload.load import plan_ranges
 
     big = tmp_path / name
     data = (LOGS / name).read_bytes()

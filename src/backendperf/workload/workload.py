@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from backendperf.events import EventBatch
 from backendperf.workload.fingerprinting import Fingerprinter
+from backendperf.workload.load import load
 from backendperf.workload.sketch import BUCKET_OF as _BUCKET_OF
 from backendperf.workload.sketch import Sketch
 
@@ -429,34 +430,16 @@ class Workload:
         on_bytes: Callable[[int], None] | None = None,
     ) -> Workload:
         """Read every log (rotated files, several servers) into one workload; ``jobs > 1``
-        parses large files in that many processes (see ``workload.parallel``)."""
-        if jobs > 1:
-            from backendperf.workload.parallel import read_parallel
-
-            return read_parallel(
-                list(paths),
-                jobs=jobs,
-                format=format,
-                errors=errors,
-                log_line_prefix=log_line_prefix,
-            )
-        from backendperf.workload.readers import ReadStats, read_batches
-
-        workload = cls()
-        workload.read_stats = ReadStats()
-        for path in paths:
-            workload.sources.append(str(path))
-            workload.extend(
-                read_batches(
-                    path,
-                    format=format,
-                    errors=errors,
-                    stats=workload.read_stats,
-                    log_line_prefix=log_line_prefix,
-                    on_bytes=on_bytes,
-                )
-            )
-        return workload
+        parses large files in that many processes (see :mod:`backendperf.workload.load`)."""
+        return load(
+            cls,
+            paths,
+            format=format,
+            errors=errors,
+            log_line_prefix=log_line_prefix,
+            jobs=jobs,
+            on_bytes=on_bytes,
+        )
 
     # -- totals ------------------------------------------------------------------------------
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from backendperf.events import EventBatch
 from backendperf.exceptions import LogFormatError
 from backendperf.workload.readers.base import Decompressing, ErrorLevel, ReadStats, open_binary
+from backendperf.workload.readers.jsonl import read_jsonl
 from backendperf.workload.readers.mysql import (
     GENERAL_LINE,
     read_general,
     read_slow,
     read_slow_batches,
 )
-from backendperf.workload.readers.other import read_jsonl, read_pgss, read_pgss_live, read_sql
 from backendperf.workload.readers.pg_cloud import (
     CNPG_LINE,
     LOGPLEX_LINE,
@@ -34,6 +34,7 @@ from backendperf.workload.readers.pg_cloud import (
     read_cnpg,
     read_logplex,
 )
+from backendperf.workload.readers.pgss import read_pgss, read_pgss_live
 from backendperf.workload.readers.postgres import (
     DEFAULT_PREFIX,
     SEVERITIES,
@@ -48,6 +49,7 @@ from backendperf.workload.readers.postgres import (
     read_stderr_batches,
     read_syslog,
 )
+from backendperf.workload.readers.sql import read_sql
 
 if TYPE_CHECKING:
     import os
@@ -332,7 +334,7 @@ def _read(
     kwargs: dict[str, Any] = {"source": name, "stats": stats, "errors": level}
     if first_line != 1:
         kwargs["first_line"] = first_line
-    if format in ("pg-stderr", "pg-syslog"):
+    if format in ("pg-stderr", "pg-syslog", "pg-cloudsql"):
         if log_line_prefix is not None:
             prefix_regex(log_line_prefix)  # a bad prefix fails here, not per line
         elif format == "pg-stderr":  # none given: the well-known one that reads best
@@ -341,7 +343,7 @@ def _read(
                 note = f"{name}: log_line_prefix inferred as {log_line_prefix!r}"
                 if note not in stats.notes:
                     stats.notes.append(note)
-        kwargs["prefix"] = log_line_prefix  # pg-syslog infers its own inner prefix
+        kwargs["prefix"] = log_line_prefix  # pg-syslog and pg-cloudsql infer their own
     if format == "mysql-slow" and carry:
         kwargs["carry"] = carry
     bulk = spec.read_batches if batched else None

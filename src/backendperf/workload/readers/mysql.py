@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["read_general", "read_slow", "read_slow_batches", "read_slow_lines"]
 
 _BANNER: Final = re.compile(
-    r"^(?:\S+, Version: .*started with:|Tcp port: .*|Time\s+Id\s+Command\s+Argument)\s*$"
+    # Linux: "/usr/sbin/mysqld, Version: ... started with:" then "Tcp port: 3306  Unix socket:";
+    # Windows: "C:\Program Files\...\mysqld.exe, Version: ..." then "TCP Port: 3306, Named Pipe:"
+    r"^(?:.+?, Version: .*started with:|(?i:tcp port): .*|Time\s+Id\s+Command\s+Argument)\s*$"
 )
 _USER_HOST: Final = re.compile(r"^# User@Host: (?P<user>[^\[\s]*)\[[^\]]*\] @ ")
 _SCHEMA: Final = re.compile(r"Schema: (?P<db>\S*)")
@@ -197,9 +199,9 @@ class _SlowLines:
                 continue
             if line == "#":
                 continue
-            if (", Version: " in line or line.startswith(("Tcp port:", "Time"))) and _BANNER.match(
-                line
-            ):
+            if (
+                ", Version: " in line or line.startswith(("Tcp port:", "TCP Port:", "Time"))
+            ) and _BANNER.match(line):
                 event = self.flush()
                 if event is not None:
                     yield event
@@ -283,7 +285,7 @@ _COLUMNS: Final = re.compile(
 _C_TIME, _C_USER, _C_SCHEMA, _C_QT, _C_SENT, _C_EXAMINED, _C_USE, _C_STAMP, _C_SQL = range(1, 10)
 _FIELDS: Final = 10
 # Statement lines the line reader reads as a server banner (all statements searched first).
-_BANNER_IN: Final = re.compile(r"\nTime|, Version: |\nTcp port:")
+_BANNER_IN: Final = re.compile(r"\nTime|, Version: |\nTcp port:|\nTCP Port:")
 _ODD_FIRST: Final = frozenset(("", "-", "#", "/", ";"))  # maybe only a comment
 _CHUNK: Final = 1 << 20
 
@@ -374,7 +376,7 @@ class _SlowChunks:
         if not _ODD_FIRST.isdisjoint(map(operator.itemgetter(slice(0, 1)), texts)):
             odd.update(i for i, sql in enumerate(sqls) if _comment_only(sql))
         joined = "\n" + "".join(sqls)
-        if "\nTime" in joined or ", Version: " in joined or "\nTcp port:" in joined:
+        if "\nT" in joined or ", Version: " in joined:  # "\nTime", "\nTcp port", "\nTCP Port"
             odd.update(i for i, sql in enumerate(sqls) if _BANNER_IN.search("\n" + sql))
         out: list[QueryEvent | EventBatch] = []
         lines = self.lines

@@ -843,48 +843,50 @@ class _StderrChunks:
             hand_over()
             out.extend(state.feed(split_lines(text), line))
 
-        for i in range(n):
-            text = between[i]
+        # runs of entries with nothing between them: where other messages come, the line
+        # reader reads them (and ends its pending message) before the next run
+        starts = [0, *itertools.compress(range(1, n), between[1:n]), n]
+        for a, b in itertools.pairwise(starts):
+            text = between[a]
             if text:
-                other(text, lines[i] - text.count("\n"))
-            if text or not i:
-                out.extend(state.flush())
-            kind = kinds[i]
-            took_ms = ms[i]
-            if took_ms is not None:
-                if kind == "statement" or kind == "execute":  # noqa: PLR1714 (two C compares)
-                    take(i)
-                    took_as(took_ms)
-                elif kind is not None:
-                    reason = _STEP_SKIPS[kind]
-                    skipped[reason] = skipped.get(reason, 0) + 1
-                else:  # log_duration: the statement came before, on its own line
-                    j = pop(pids[i], None)
-                    if j is not None:
-                        take(j)
+                other(text, lines[a] - text.count("\n"))
+            out.extend(state.flush())
+            for i, kind, took_ms, pid in zip(
+                range(a, b), kinds[a:b], ms[a:b], pids[a:b], strict=True
+            ):
+                if took_ms is not None:
+                    if kind is None:  # log_duration: the statement came before, on its own line
+                        j = pop(pid, None)
+                        if j is not None:
+                            take(j)
+                            took_as(took_ms)
+                            continue
+                        event = waiting.pop(pid, None) if waiting else None
+                        if event is None:
+                            reason = "duration of a protocol step (parse/bind)"
+                            skipped[reason] = skipped.get(reason, 0) + 1
+                        else:
+                            close_run()
+                            out.append(replace(event, duration_ms=float(took_ms)))
+                    elif kind == "statement" or kind == "execute":  # noqa: PLR1714
+                        take(i)
                         took_as(took_ms)
-                        continue
-                    event = waiting.pop(pids[i], None) if waiting else None
-                    if event is None:
-                        reason = "duration of a protocol step (parse/bind)"
-                        skipped[reason] = skipped.get(reason, 0) + 1
                     else:
+                        reason = _STEP_SKIPS[kind]
+                        skipped[reason] = skipped.get(reason, 0) + 1
+                elif kind == "statement" or kind == "execute":  # noqa: PLR1714
+                    j = pop(pid, None)
+                    if j is not None:  # no duration came for it: log_duration is off
                         close_run()
-                        out.append(replace(event, duration_ms=float(took_ms)))
-            elif kind == "statement" or kind == "execute":  # noqa: PLR1714
-                pid = pids[i]
-                j = pop(pid, None)
-                if j is not None:  # no duration came for it: log_duration is off
-                    close_run()
-                    out.append(self._one(columns, j, lines, params))
-                elif waiting and (event := waiting.pop(pid, None)) is not None:
-                    close_run()
-                    out.append(event)
-                pending[pid] = i
-            elif kind is not None:
-                reason = "other message (connections, checkpoints, ...)"
-                skipped[reason] = skipped.get(reason, 0) + 1
-            # else a DETAIL line: read with the entry before it
+                        out.append(self._one(columns, j, lines, params))
+                    elif waiting and (event := waiting.pop(pid, None)) is not None:
+                        close_run()
+                        out.append(event)
+                    pending[pid] = i
+                elif kind is not None:
+                    reason = "other message (connections, checkpoints, ...)"
+                    skipped[reason] = skipped.get(reason, 0) + 1
+                # else a DETAIL line: read with the entry before it
         if between[n]:
             other(between[n], lines[n - 1] + 1 if n else lineno)
         close_run()

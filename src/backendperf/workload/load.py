@@ -1,5 +1,7 @@
-"""``--jobs N``: parse one large log in N processes, by byte ranges, and merge the workloads.
+"""Logs into a :class:`~backendperf.workload.Workload`: :func:`load` (what
+``Workload.from_logs`` does), in one process or, with ``jobs``, in several.
 
+``--jobs N`` parses one large log in N processes, by byte ranges, and merges the workloads.
 A range starts at the first line that begins an entry (a timestamped line in PostgreSQL logs,
 ``# Time:``/``# User@Host:`` in a slow log, ...), so no entry is split. What cannot be split —
 compressed files, stdin, ``.sql`` and pg_stat_statements exports — is read by one process. With
@@ -17,13 +19,55 @@ from typing import TYPE_CHECKING, Final
 
 from backendperf.workload.readers import FORMATS, ReadStats, detect, read_batches
 from backendperf.workload.readers.base import open_binary
-from backendperf.workload.workload import Workload
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["plan_ranges", "read_parallel"]
+    from backendperf.workload.workload import Workload
+
+# This module does not import workload.py (the class is passed in): workload.py imports this
+# one, and nothing imports back.
+__all__ = ["load", "plan_ranges", "read_parallel"]
+
+
+def load(
+    into: type[Workload],
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    format: str = "auto",
+    errors: str = "warn",
+    log_line_prefix: str | None = None,
+    jobs: int = 1,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Workload:
+    """Every log of ``paths`` (rotated files, several servers) read into one new ``into()``;
+    ``jobs > 1`` parses each large file in up to that many processes."""
+    if jobs > 1:
+        return read_parallel(
+            into,
+            list(paths),
+            jobs=jobs,
+            format=format,
+            errors=errors,
+            log_line_prefix=log_line_prefix,
+        )
+    workload = into()
+    workload.read_stats = ReadStats()
+    for path in paths:
+        workload.sources.append(str(path))
+        workload.extend(
+            read_batches(
+                path,
+                format=format,
+                errors=errors,
+                stats=workload.read_stats,
+                log_line_prefix=log_line_prefix,
+                on_bytes=on_bytes,
+            )
+        )
+    return workload
+
 
 _MIN_RANGE: Final = 4 * 1024 * 1024
 _CHUNK: Final = 1024 * 1024
@@ -116,6 +160,7 @@ _CARRY: Final = (
 
 
 def _work(
+    into: type[Workload],
     path: str,
     fmt: str,
     byte_range: tuple[int, int, int],
@@ -123,7 +168,7 @@ def _work(
     prefix: str | None,
     carry: dict[str, str] | None = None,
 ) -> Workload:
-    w = Workload()
+    w = into()
     w.read_stats = ReadStats()
     w.extend(
         read_batches(
@@ -141,6 +186,7 @@ def _work(
 
 
 def read_parallel(
+    into: type[Workload],
     paths: Sequence[str | os.PathLike[str]],
     *,
     jobs: int,
@@ -162,16 +208,15 @@ def read_parallel(
         carries: list[dict[str, str]] | None = [] if fmt == "mysql-slow" else None
         ranges = plan_ranges(p, fmt, jobs, carries)
         tasks += [(p, fmt, r, carries[i] if carries else None) for i, r in enumerate(ranges)]
-    result = Workload.from_logs(
-        whole, format=format, errors=errors, log_line_prefix=log_line_prefix
-    )
+    result = load(into, whole, format=format, errors=errors, log_line_prefix=log_line_prefix)
     if len(tasks) == 1:
         path, fmt, byte_range, carry = tasks[0]
-        result.merge(_work(path, fmt, byte_range, errors, log_line_prefix, carry))
+        result.merge(_work(into, path, fmt, byte_range, errors, log_line_prefix, carry))
     elif tasks:
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [
-                pool.submit(_work, p, f, r, errors, log_line_prefix, c) for p, f, r, c in tasks
+                pool.submit(_work, into, p, f, r, errors, log_line_prefix, c)
+                for p, f, r, c in tasks
             ]
             for future in futures:
                 result.merge(future.result())
