@@ -142,3 +142,35 @@ def test_suggested_ddl_runs(rows: list[tuple[str, int, float]]) -> None:
     pg = advise(workload, schema=SCHEMA, min_share=0.0, max_indexes=None)
     for s in pg.indexes:
         sqlglot.parse_one(s.ddl, read="postgres")
+
+
+_columns = st.sampled_from(["a", "b", "created_at", "lower(email)", "a" * 40, "lower_email"])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["orders", "t" * 50]),
+            st.lists(_columns, min_size=1, max_size=3, unique=True),
+            st.lists(st.booleans(), min_size=3, max_size=3),
+            st.sampled_from([None, "deleted_at IS NULL", "status = 'open'"]),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_distinct_indexes_get_distinct_names(
+    specs: list[tuple[str, list[str], list[bool], str | None]],
+) -> None:
+    """Two different suggested indexes never share a name (``IF NOT EXISTS`` would skip the
+    second): ASC and DESC, two predicates, an expression and the column its name spells,
+    names cut at 63 characters. Every name is a plain identifier PostgreSQL keeps whole."""
+    from backendperf.advisor.candidates import Candidate
+
+    made = {
+        Candidate(table, tuple(columns), tuple(desc[: len(columns)]), where=where)
+        for table, columns, desc, where in specs
+    }
+    names = {c.name() for c in made}
+    assert len(names) == len({c.key for c in made})
+    assert all(len(n) <= 63 and n.replace("_", "a").isalnum() for n in names)

@@ -244,13 +244,17 @@ def test_ddl_per_dialect() -> None:
     MySQL wraps expressions in parentheses and has no partial indexes."""
     c = Candidate("t", ("lower(a)", "b"), (False, True), ("c",), "d IS NULL", ("b",))
     assert c.ddl("postgresql") == (
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_t_lower_a_b_partial ON t "
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_t_lower_a_b_desc_partial_36c691 ON t "
         "(lower(a), b text_pattern_ops DESC) INCLUDE (c) WHERE d IS NULL;"
     )
     assert c.ddl("sqlite") == (
-        "CREATE INDEX IF NOT EXISTS ix_t_lower_a_b_partial ON t (lower(a), b DESC) WHERE d IS NULL;"
+        "CREATE INDEX IF NOT EXISTS ix_t_lower_a_b_desc_partial_36c691 ON t (lower(a), b DESC) "
+        "WHERE d IS NULL;"
     )
-    assert c.ddl("mysql") == "CREATE INDEX ix_t_lower_a_b_partial ON t ((lower(a)), b DESC);"
+    assert (
+        c.ddl("mysql")
+        == "CREATE INDEX ix_t_lower_a_b_desc_partial_36c691 ON t ((lower(a)), b DESC);"
+    )
 
 
 def test_cli_advise_on_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -608,3 +612,52 @@ def test_a_reshaped_index_is_described_against_the_offline_advice() -> None:
     _narrow(suggestion, replace(covered, include=("id", "total")), "it pays")
     _narrow(suggestion, offline, "it no longer pays")
     assert suggestion.notes == ["INCLUDE (id) dropped: it no longer pays"]
+
+
+def test_a_workload_without_durations_is_weighed_by_calls(tmp_path: pathlib.Path) -> None:
+    """A ``.sql`` file (or a general log, or pg_stat_statements without timing) has no
+    durations: every statement weighs its calls, so the advice is not empty, and it says so."""
+    script = tmp_path / "queries.sql"
+    script.write_text(
+        "SELECT * FROM orders WHERE user_id = 1;\n" * 30 + "SELECT * FROM orders WHERE id = 5;\n"
+    )
+    schema = Schema.from_ddl(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int, total numeric);"
+    )
+    schema.tables["orders"].rows = 1_000_000
+    advice = advise(Workload.from_logs([script]), schema=schema)
+    assert [s.columns for s in advice.indexes] == [("user_id",)]
+    assert "of the workload's calls" in advice.indexes[0].reason
+    assert advice.summary["weighted_by"] == "calls"
+    assert any("no durations" in w for w in advice.warnings)
+
+
+def test_no_index_on_a_table_the_statistics_say_is_tiny() -> None:
+    """A join of a big table with a 25-row one (TPC-H's ``nation``): the big table's join
+    column may get an index, the tiny table none (a scan reads it in a few pages), and its
+    statements say why."""
+    schema = Schema.from_ddl(
+        "CREATE TABLE nation (n_nationkey int PRIMARY KEY, n_name text, n_regionkey int);"
+        "CREATE TABLE customer (c_custkey int PRIMARY KEY, c_nationkey int, c_name text);"
+    )
+    schema.tables["nation"].rows = 25
+    schema.tables["customer"].rows = 150_000
+    sql = (
+        "SELECT c.c_name FROM customer c JOIN nation n ON n.n_nationkey = c.c_nationkey "
+        "WHERE n.n_regionkey = 3 AND c.c_nationkey = 7"
+    )
+    advice = advise(
+        Workload().extend([QueryEvent(statement=sql, duration_ms=80.0)] * 10), schema=schema
+    )
+    assert [s.table for s in advice.indexes] == ["customer"]
+    alone = "SELECT n_name FROM nation WHERE n_regionkey = 3"
+    advice = advise(
+        Workload().extend([QueryEvent(statement=alone, duration_ms=80.0)] * 10), schema=schema
+    )
+    assert not advice.indexes
+    assert any("nation has 25 rows" in n.reason for n in advice.no_suggestion)
+    schema.tables["nation"].rows = None  # unknown: no such rule
+    advice = advise(
+        Workload().extend([QueryEvent(statement=sql, duration_ms=80.0)] * 10), schema=schema
+    )
+    assert any(s.table == "nation" for s in advice.indexes)

@@ -16,6 +16,7 @@ index return rows in order for ``ORDER BY ... LIMIT``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Candidate", "candidates"]
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 _TEXT_TYPES = re.compile(r"^(text|varchar|character varying|char|character|citext)", re.I)
 PARTIAL_MAX_SHARE = 0.2
 """A constant predicate selecting at most this share of the rows makes a partial index."""
@@ -71,9 +73,30 @@ class Candidate:
         return self.is_prefix_of(index.columns, index.desc)
 
     def name(self) -> str:
-        base = "_".join(re.sub(r"\W+", "_", c).strip("_") for c in self.columns)
-        text = f"ix_{self.table}_{base}" + ("_partial" if self.where else "")
-        return text[:63]
+        """The index's name: readable (``ix_<table>_<columns>``, ``_desc`` after a descending
+        column, ``_partial``), and distinct for distinct indexes, so that ``IF NOT EXISTS``
+        never skips one suggestion because another took its name. Where the readable part
+        could be another index's (a partial index's predicate, an expression, a name cut at
+        PostgreSQL's 63 characters), a short hash of the whole definition follows it.
+
+        >>> Candidate("orders", ("status", "created_at"), (False, True)).name()
+        'ix_orders_status_created_at_desc'
+        >>> Candidate("orders", ("status",), where="deleted_at IS NULL").name()
+        'ix_orders_status_partial_e0290e'
+        """
+        parts = []
+        for i, column in enumerate(self.columns):
+            part = re.sub(r"\W+", "_", column).strip("_")
+            if i < len(self.desc) and self.desc[i]:
+                part += "_desc"
+            parts.append(part)
+        text = f"ix_{self.table}_{'_'.join(parts)}" + ("_partial" if self.where else "")
+        ambiguous = self.where is not None or any(not _IDENTIFIER.match(c) for c in self.columns)
+        if ambiguous or len(text) > 63:
+            definition = repr((self.table, self.columns, self.desc, self.where, self.pattern_ops))
+            digest = hashlib.blake2s(definition.encode(), digest_size=3).hexdigest()
+            text = f"{text[: 63 - 7]}_{digest}"
+        return text
 
     def ddl(self, dialect: str, *, concurrently: bool = True) -> str:
         cols = []

@@ -89,6 +89,9 @@ class State:
     picks: dict[Any, Pick] = field(default_factory=dict)
     advice: Advice = field(default_factory=Advice)
     total_ms: float = 0.0
+    basis: str = "time"
+    """What a statement weighs: its logged ``time``, or, in a workload without durations (a
+    ``.sql`` file, a general log, pg_stat_statements without timing), its ``calls``."""
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -109,6 +112,10 @@ def collect(state: State) -> State:
     finish, often the ones that matter most, are not invisible to the advice.
     """
     floor = max((s.max_ms for s in state.workload.stats.values() if s.timed), default=0.0)
+    untimed = not any(s.timed and s.total_ms > 0 for s in state.workload.stats.values())
+    if untimed:  # no durations at all: each call weighs the same (1 "ms")
+        state.basis = "calls"
+        floor = 1.0
     for stats in state.workload.stats.values():
         long_cancels = sum(n for why, n in stats.cancelled.items() if why in _RAN_LONG)
         calls = stats.count + long_cancels
@@ -120,7 +127,7 @@ def collect(state: State) -> State:
             # no parameters logged (a MySQL log, a plain statement): a literal is constant
             # only if every kept sample has it
             raw = raw if len({s.statement for s in stats.samples}) == 1 else ""
-        total_ms = stats.total_ms + long_cancels * floor
+        total_ms = (stats.count if untimed else stats.total_ms) + long_cancels * floor
         state.queries.append(
             Query(stats.fingerprint, stats.normalized, sample, calls, total_ms, raw=raw)
         )
@@ -224,6 +231,22 @@ def _literal_of(predicate: str) -> str:
     return predicate.split("=", 1)[1].strip() if "=" in predicate else "\0"
 
 
+SMALL_TABLE_ROWS: Final = 1_000
+"""A table with statistics saying at most this many rows gets no index: the planner scans a
+few pages as cheaply (TPC-H's ``nation`` and ``region``, lookup tables)."""
+
+
+def _tiny(state: State, picks: list[Pick]) -> list[Pick]:
+    """The picks on tables known to be small (:data:`SMALL_TABLE_ROWS`)."""
+    out = []
+    for pick in picks:
+        table = state.schema.table(pick.candidate.table)
+        rows = table.rows if table is not None else None
+        if rows is not None and 0 < rows <= SMALL_TABLE_ROWS:
+            out.append(pick)
+    return out
+
+
 def _none(state: State, pick: Pick, reason: str) -> None:
     """Say, for each statement of a dropped candidate, why it gets no index."""
     for query in pick.queries.values():
@@ -298,8 +321,8 @@ def score(state: State) -> State:
         pick.score = served * (1.0 - min(share, 0.5))
         if share >= 0.1:
             pick.notes.append(
-                f"{pick.candidate.table} is write-heavy ({share:.0%} of the workload's time "
-                "writes it): every index slows those writes"
+                f"{pick.candidate.table} is write-heavy ({share:.0%} of the workload's "
+                f"{state.basis} writes it): every index slows those writes"
             )
         table = state.schema.table(pick.candidate.table)
         if table is not None:
@@ -317,13 +340,25 @@ def score(state: State) -> State:
 def select(state: State) -> State:
     """The best candidates within ``max_indexes``, as suggestions."""
     ranked = sorted(state.picks.values(), key=lambda p: (-p.score, str(p.candidate)))
+    tiny = _tiny(state, ranked)
+    for pick in tiny:
+        table = state.schema.table(pick.candidate.table)
+        assert table is not None
+        assert table.rows is not None
+        _none(
+            state,
+            pick,
+            f"{pick.candidate.table} has {table.rows:,.0f} rows: a scan reads it in a few "
+            "pages, as fast as an index would",
+        )
+    ranked = [p for p in ranked if p not in tiny]
     small = [p for p in ranked if p.score < state.min_share * state.total_ms]
     for pick in small:
         share = sum(q.total_ms for q in pick.queries.values()) / state.total_ms
         _none(
             state,
             pick,
-            f"{pick.candidate} would serve {share:.1%} of the workload's time: "
+            f"{pick.candidate} would serve {share:.1%} of the workload's {state.basis}: "
             f"below --min-share {state.min_share:.0%}, not worth its writes",
         )
     ranked = [p for p in ranked if p not in small]
@@ -549,7 +584,7 @@ def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
     n = len(pick.queries)
     head = (
         f"{n} statement shape{'s' if n != 1 else ''} "
-        f"({served / state.total_ms:.0%} of the workload's time)"
+        f"({served / state.total_ms:.0%} of the workload's {state.basis})"
     )
     return f"{head}: {'; '.join(parts) or 'serves their access path'}"
 
@@ -605,6 +640,11 @@ def advise(
         "statements": len(state.queries),
         "indexes": len(state.advice.indexes),
         "dialect": state.dialect,
-        "workload_ms": round(state.total_ms, 3),
+        "workload_ms": round(state.total_ms, 3) if state.basis == "time" else 0.0,
+        "weighted_by": state.basis,
     }
+    if state.basis == "calls":
+        state.advice.warnings.append(
+            "the workload has no durations: statements are weighed by how often they ran"
+        )
     return state.advice

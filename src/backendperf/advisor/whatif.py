@@ -258,8 +258,11 @@ class _Coster:
         ]
         if build or todo:
             self._explain(build, todo, keys)
+        failed = self.failed  # a statement that could not be EXPLAINed has no cost, not 0
         result = {
-            s.fingerprint: self.each[s.fingerprint, keys[s.fingerprint]] for s in self.statements
+            s.fingerprint: self.each[s.fingerprint, keys[s.fingerprint]]
+            for s in self.statements
+            if s.fingerprint not in failed
         }
         self.cache[key] = result
         return result
@@ -579,6 +582,13 @@ def _greedy(
     advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
     for fingerprint, problem in coster.failed.items():
         advice.warnings.append(f"could not EXPLAIN {fingerprint}: {problem}")
+    if not base:  # nothing was costed: nothing is validated, whatever ran
+        advice.warnings.append(
+            f"not validated ({method}): none of the statements could be EXPLAINed"
+        )
+        advice.summary["validated"] = None
+        advice.summary["workload_cost_before"] = advice.summary["workload_cost_after"] = None
+        return
     advice.summary["validated"] = method
     advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
     advice.summary["workload_cost_after"] = round(sum(current.values()), 2)
