@@ -82,13 +82,16 @@ def validate(
     lock_timeout_ms: int = 1000,
     max_indexes: int | None = None,
     max_size: int | None = None,
+    min_gain: float = MIN_GAIN,
 ) -> Advice:
     """Check ``advice``'s suggestions against the database at ``url``; keep those that pay.
 
     - PostgreSQL: what-if costs (HypoPG, or a rolled-back ``CREATE INDEX``) and a greedy pick,
       within ``max_indexes`` and ``max_size`` (bytes, as the database sizes each index). Give
       it more suggestions than the budget (``advise(max_indexes=...)`` higher, no
-      ``max_size``) and the budget goes where the planner says it pays most.
+      ``max_size``, and ``min_share=0``) and the budget goes where the planner says it pays
+      most. ``min_gain``: the share of the workload's estimated cost an index must save to be
+      kept (``--min-share`` applies here, to what the plans say, not to logged time).
       ``create_extension=True`` runs ``CREATE EXTENSION IF NOT EXISTS hypopg`` when HypoPG is
       installed on the server but not in the database (the only change this function ever
       commits, and only with that consent).
@@ -109,7 +112,7 @@ def validate(
             url,
             create_extension,
             (statement_timeout_ms, lock_timeout_ms),
-            (max_indexes, max_size),
+            (max_indexes, max_size, min_gain),
             texts,
         )
     advice.settle(texts)
@@ -123,7 +126,7 @@ def _validate_postgres(
     url: str,
     create_extension: bool,
     timeouts: tuple[int, int],
-    budget: tuple[int | None, int | None],
+    budget: tuple[int | None, int | None, float],
     texts: Mapping[str, str],
 ) -> None:
     import psycopg
@@ -366,10 +369,12 @@ class _Picker:
         base: dict[str, float],
         max_indexes: int | None,
         max_size: int | None,
+        min_gain: float = MIN_GAIN,
     ) -> None:
         self.coster = coster
         self.max_indexes = max_indexes
         self.max_size = max_size
+        self.min_gain = min_gain
         self.current = dict(base)
         self.chosen: list[Suggestion] = []
         self.taken: dict[int, Candidate] = {}  # id(suggestion) -> the variant in use
@@ -425,11 +430,11 @@ class _Picker:
                 )
                 if best is None or gain > best[0]:
                     best = (gain, suggestion, variant, trial)
-            if best is None or best[0] / total < MIN_GAIN:
+            if best is None or best[0] / total < self.min_gain:
                 break
             if self.max_indexes is not None and len(self.chosen) >= self.max_indexes:
                 for suggestion in remaining:
-                    if gains.get(id(suggestion), 0.0) / total >= MIN_GAIN:
+                    if gains.get(id(suggestion), 0.0) / total >= self.min_gain:
                         self.over[id(suggestion)] = (
                             f"it pays, but --max-indexes {self.max_indexes} is reached"
                         )
@@ -543,7 +548,7 @@ def _greedy(
     advice: Advice,
     suggestions: list[Suggestion],
     statements: dict[str, _Statement],
-    budget: tuple[int | None, int | None],
+    budget: tuple[int | None, int | None, float],
     texts: Mapping[str, str],
 ) -> None:
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
@@ -576,7 +581,7 @@ def _greedy(
             why = over.get(
                 id(suggestion),
                 f"the planner does not use it, or it cuts the estimated cost by less than "
-                f"{MIN_GAIN:.0%}",
+                f"{picker.min_gain:.0%}",
             )
             advice.drop(suggestion, f"what-if ({method}): {why}", texts)
     advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
