@@ -490,7 +490,7 @@ def test_what_if_costs_only_statements_an_index_can_change() -> None:
     """An index changes only the plans of statements on its table: what-if validation
     re-costs those alone. A name that is not a real table (a view, a function) or SQL that
     does not parse means "any index may matter"; CTE names are not tables."""
-    from backendperf.advisor.whatif import _tables_of
+    from backendperf.advisor.whatif.postgres import _tables_of
 
     real = {"orders", "users"}
     join = "SELECT u.name FROM orders o JOIN Users u ON u.id = o.user_id WHERE o.total > 5"
@@ -508,7 +508,7 @@ def test_covering_variants_what_if_tries() -> None:
     them, smallest first; none over MAX_COVER columns, none for an expression index, and
     not the index's own list again."""
     from backendperf.advisor.candidates import MAX_COVER
-    from backendperf.advisor.whatif import _wider
+    from backendperf.advisor.whatif.pick import _wider
 
     index = Candidate("orders", ("created_at",), include=("id",))
     covers = {
@@ -588,7 +588,7 @@ def test_a_reshaped_index_is_described_against_the_offline_advice() -> None:
     from dataclasses import replace
 
     from backendperf.advisor.pipeline import COVERING_REASON
-    from backendperf.advisor.whatif import _narrow
+    from backendperf.advisor.whatif.pick import _narrow
 
     schema = Schema.from_ddl(
         "CREATE TABLE orders (id int PRIMARY KEY, user_id int, total numeric, note text)"

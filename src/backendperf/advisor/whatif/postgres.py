@@ -1,0 +1,341 @@
+"""What-if costs on PostgreSQL: HypoPG hypothetical indexes, or real ones built inside a
+transaction that is always rolled back (under ``lock_timeout`` and ``statement_timeout``);
+every statement EXPLAINed (never executed) with its logged values."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from backendperf.advisor.whatif.base import samples as workload_samples
+from backendperf.advisor.whatif.pick import _Picker, _slim
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from backendperf.advisor.candidates import Candidate
+    from backendperf.advisor.report import Advice, Suggestion
+    from backendperf.workload.workload import Workload
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@dataclass(slots=True)
+class _Statement:
+    fingerprint: str
+    sql: str
+    calls: int
+    generic: int = 0
+    """Parameters ``$1..$n`` without logged values: costed with a generic plan."""
+    tables: frozenset[str] | None = None
+    """The tables it reads or writes (bare, lower case); ``None``: not known for sure (a
+    view, a function, a statement sqlglot cannot parse), so every index may change its plan."""
+
+
+def _bare(table: str) -> str:
+    """A suggestion's table without its schema or quotes: its ``pg_class.relname``."""
+    return table.rsplit(".", 1)[-1].strip('"')
+
+
+def _tables_of(sql: str, real: set[str]) -> frozenset[str] | None:
+    """The ``real`` tables ``sql`` names, or ``None`` when it names anything else (a view
+    or a set-returning function hides the tables an index would serve)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="postgres")
+    except Exception:  # sqlglot's errors, or a recursion limit: assume every table
+        return None
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    names = set()
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if name in ctes and not table.db:
+            continue
+        if name not in real:
+            return None
+        names.add(name)
+    return frozenset(names)
+
+
+def _validate_postgres(
+    advice: Advice,
+    workload: Workload,
+    url: str,
+    create_extension: bool,
+    timeouts: tuple[int, int],
+    budget: tuple[int | None, int | None, float],
+    texts: Mapping[str, str],
+) -> None:
+    import psycopg
+
+    statement_timeout_ms, lock_timeout_ms = timeouts
+
+    # values bound when logged; else a generic plan (which NULLs cannot skew)
+    statements = {
+        fingerprint: _Statement(
+            fingerprint, sql, calls, max(map(int, _PLACEHOLDER.findall(sql)), default=0)
+        )
+        for fingerprint, (sql, calls) in workload_samples(workload).items()
+    }
+    suggestions = [s for s in advice.indexes if s.candidate is not None]
+    if not suggestions:
+        return
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.prepare_threshold = None  # our PREPAREs only (DEALLOCATE ALL is then safe)
+        method, ns = _prepare(conn, create_extension)
+        real = {  # tables an index can be built on (views and functions are not)
+            str(name).lower()
+            for (name,) in conn.execute(
+                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'm', 'f')"
+            )
+        }
+        for fingerprint in {f for s in suggestions for f in s.fingerprints}:
+            if fingerprint in statements:  # parsed again only for what will be costed
+                statements[fingerprint].tables = _tables_of(statements[fingerprint].sql, real)
+        try:
+            conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            advice.warnings += _visibility(conn, suggestions)
+            _greedy(conn, method, ns, advice, suggestions, statements, budget, texts)
+        finally:
+            conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
+            if method == "hypopg":
+                conn.execute(f"SELECT {ns}hypopg_reset()")
+                conn.rollback()
+
+
+VISIBLE_MIN = 0.5
+"""Below this share of all-visible pages, index-only scans are costed as plain index scans."""
+
+
+def _visibility(conn: Any, suggestions: list[Suggestion]) -> list[str]:
+    """One warning naming the tables whose visibility map is mostly unset (loaded or
+    rewritten, and not vacuumed since): the planner then costs an index-only scan like an
+    index scan that visits the heap, so what-if plans undervalue covering (INCLUDE) indexes
+    until (auto)vacuum has run."""
+    names = sorted(
+        {_bare(s.table) for s in suggestions if s.candidate is not None and (s.covers or s.include)}
+    )
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT relname, relpages, relallvisible FROM pg_class "
+        "WHERE relkind IN ('r', 'm') AND relname = ANY(%s) AND pg_table_is_visible(oid) "
+        "ORDER BY relname",
+        (names,),
+    ).fetchall()
+    stale = [
+        f"{name} ({visible / pages:.0%} of its pages all-visible)"
+        for name, pages, visible in rows
+        if pages >= 128 and visible < VISIBLE_MIN * pages
+    ]
+    if not stale:
+        return []
+    return [
+        f"not vacuumed since loaded or rewritten: {', '.join(stale)}. The planner costs "
+        "index-only scans there like index scans, so covering indexes look worth less than "
+        "they will after VACUUM: run VACUUM (ANALYZE) on them first for steady-state costs"
+    ]
+
+
+def _prepare(conn: Any, create_extension: bool) -> tuple[str, str]:
+    """``(method, schema prefix of HypoPG's functions)``."""
+    query = (
+        "SELECT quote_ident(n.nspname) || '.' FROM pg_extension e "
+        "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'"
+    )
+    have = conn.execute(query).fetchone()
+    if have is None and create_extension:
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'"
+        ).fetchone()
+        if available is not None:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+            conn.commit()
+            have = conn.execute(query).fetchone()
+    conn.rollback()
+    return ("hypopg", str(have[0])) if have is not None else ("rollback", "")
+
+
+class _Coster:
+    """Workload cost under a set of (hypothetical or rolled-back) indexes, cached."""
+
+    def __init__(self, conn: Any, method: str, ns: str, statements: list[_Statement]) -> None:
+        self.conn = conn
+        self.method = method
+        self.ns = ns
+        self.statements = statements
+        self.cache: dict[frozenset[str], dict[str, float]] = {}
+        # (fingerprint, the DDL of the indexes on its tables) -> cost: an index on another
+        # table cannot change a plan, so most trials re-use most statements' costs
+        self.each: dict[tuple[str, frozenset[str]], float] = {}
+        self.sizes: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
+        self.generic: set[str] = set()
+
+    def costs(self, indexes: list[Candidate]) -> dict[str, float]:
+        ddl = [(c.ddl("postgresql"), _bare(c.table).lower()) for c in indexes]
+        key = frozenset(d for d, _ in ddl)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        keys = {
+            s.fingerprint: frozenset(d for d, table in ddl if s.tables is None or table in s.tables)
+            for s in self.statements
+        }
+        todo = [s for s in self.statements if (s.fingerprint, keys[s.fingerprint]) not in self.each]
+        # build only what can change those plans, or has no size yet (a rolled-back CREATE
+        # INDEX is a real build: indexes on other tables would be built for nothing)
+        tables = (
+            None
+            if any(s.tables is None for s in todo)
+            else {t for s in todo for t in s.tables or ()}
+        )
+        build = [
+            c
+            for c, (d, table) in zip(indexes, ddl, strict=True)
+            if d not in self.sizes or (todo and (tables is None or table in tables))
+        ]
+        if build or todo:
+            self._explain(build, todo, keys)
+        failed = self.failed  # a statement that could not be EXPLAINed has no cost, not 0
+        result = {
+            s.fingerprint: self.each[s.fingerprint, keys[s.fingerprint]]
+            for s in self.statements
+            if s.fingerprint not in failed
+        }
+        self.cache[key] = result
+        return result
+
+    def _explain(
+        self,
+        indexes: list[Candidate],
+        todo: list[_Statement],
+        keys: dict[str, frozenset[str]],
+    ) -> None:
+        """Create ``indexes`` (hypothetical, or real in a savepoint) and cost ``todo``."""
+        conn = self.conn
+        if self.method == "hypopg":
+            ns = self.ns
+            conn.execute(f"SELECT {ns}hypopg_reset()")
+            for candidate in indexes:
+                row = conn.execute(  # ns: the extension's schema, from pg_namespace
+                    f"SELECT indexrelid FROM {ns}hypopg_create_index(%s)",  # noqa: S608
+                    (_plain_ddl(candidate),),
+                ).fetchone()
+                if row is not None and candidate.ddl("postgresql") not in self.sizes:
+                    size = conn.execute(
+                        f"SELECT {ns}hypopg_relation_size(%s)", (row[0],)
+                    ).fetchone()
+                    self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
+        else:
+            conn.execute("SAVEPOINT bp_whatif")
+            for i, candidate in enumerate(indexes):
+                name = f"bp_whatif_{i}"  # rolled back below with the index
+                conn.execute(_plain_ddl(candidate).replace(" INDEX ON ", f" INDEX {name} ON ", 1))
+                if candidate.ddl("postgresql") not in self.sizes:
+                    size = conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()
+                    self.sizes[candidate.ddl("postgresql")] = int(size[0]) if size else 0
+        try:
+            for statement in todo:
+                self.each[statement.fingerprint, keys[statement.fingerprint]] = self._cost(
+                    statement
+                )
+        finally:
+            if self.method != "hypopg":
+                conn.execute("ROLLBACK TO SAVEPOINT bp_whatif")
+
+    def _cost(self, statement: _Statement) -> float:
+        if statement.fingerprint in self.failed:
+            return 0.0
+        conn = self.conn
+        conn.execute("SAVEPOINT bp_explain")
+        try:
+            # the user's own logged statement, EXPLAINed (never run) in a rolled-back transaction
+            if statement.generic:
+                # PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): a forced generic plan of a
+                # prepared statement does not look at the NULLs it is executed with
+                conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                conn.execute(f"PREPARE bp_generic AS {statement.sql}")
+                nulls = ", ".join(["NULL"] * statement.generic)
+                row = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE bp_generic({nulls})").fetchone()
+                conn.execute("DEALLOCATE bp_generic")
+                self.generic.add(statement.fingerprint)
+            else:
+                row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}").fetchone()
+        except Exception as exc:  # a statement this database cannot plan: report, go on
+            conn.execute("ROLLBACK TO SAVEPOINT bp_explain")
+            conn.execute("DEALLOCATE ALL")  # a PREPARE outlives the rollback
+            self.failed[statement.fingerprint] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return 0.0
+        conn.execute("RELEASE SAVEPOINT bp_explain")
+        plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+        return float(plan[0]["Plan"]["Total Cost"]) * statement.calls
+
+
+def _plain_ddl(candidate: Candidate) -> str:
+    """``CREATE INDEX ON ...``: no name, no CONCURRENTLY (HypoPG, and inside a transaction)."""
+    ddl = candidate.ddl("postgresql", concurrently=False)
+    return re.sub(r"^CREATE INDEX IF NOT EXISTS \S+ ON ", "CREATE INDEX ON ", ddl).rstrip(";")
+
+
+def _greedy(
+    conn: Any,
+    method: str,
+    ns: str,
+    advice: Advice,
+    suggestions: list[Suggestion],
+    statements: dict[str, _Statement],
+    budget: tuple[int | None, int | None, float],
+    texts: Mapping[str, str],
+) -> None:
+    relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
+    coster = _Coster(conn, method, ns, [statements[f] for f in relevant])
+    base = coster.costs([])
+    picker = _Picker(coster, base, *budget)
+    picker.run(suggestions)
+    chosen, current, over = picker.chosen, picker.current, picker.over
+    current = _slim(coster, chosen, current)
+    for suggestion in suggestions:
+        mine = [f for f in suggestion.fingerprints if f in base]
+        before = sum(base[f] for f in mine)
+        after = sum(current[f] for f in mine)
+        suggestion.method = method
+        suggestion.cost_before = round(before, 2)
+        suggestion.cost_after = round(after, 2)
+        assert suggestion.candidate is not None
+        suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
+        if not mine:
+            suggestion.notes.append("not validated: none of its statements could be EXPLAINed")
+            suggestion.method = "heuristic"
+            suggestion.cost_before = suggestion.cost_after = None
+        elif any(f in coster.generic for f in mine):
+            suggestion.notes.append(
+                "costed with generic plans where the log has no parameter values"
+            )
+    kept = [s for s in suggestions if s in chosen or s.method == "heuristic"]
+    for suggestion in suggestions:
+        if suggestion not in kept:
+            why = over.get(
+                id(suggestion),
+                f"the planner does not use it, or it cuts the estimated cost by less than "
+                f"{picker.min_gain:.0%}",
+            )
+            advice.drop(suggestion, f"what-if ({method}): {why}", texts)
+    advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
+    for fingerprint, problem in coster.failed.items():
+        advice.warnings.append(f"could not EXPLAIN {fingerprint}: {problem}")
+    if not base:  # nothing was costed: nothing is validated, whatever ran
+        advice.warnings.append(
+            f"not validated ({method}): none of the statements could be EXPLAINed"
+        )
+        advice.summary["validated"] = None
+        advice.summary["workload_cost_before"] = advice.summary["workload_cost_after"] = None
+        return
+    advice.summary["validated"] = method
+    advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
+    advice.summary["workload_cost_after"] = round(sum(current.values()), 2)
