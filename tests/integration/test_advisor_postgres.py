@@ -462,7 +462,7 @@ def test_what_if_widens_an_index_to_cover_what_pays(hypopg: str) -> None:
     import psycopg
 
     from backendperf.advisor.candidates import MAX_INCLUDE
-    from backendperf.advisor.pipeline import COVERING_REASON
+    from backendperf.advisor.report import COVERING_REASON
 
     with psycopg.connect(hypopg, autocommit=True) as conn:
         conn.execute(

@@ -465,25 +465,44 @@ def test_sqlite_columns_without_a_type() -> None:
 
 
 def test_a_narrowed_index_keeps_only_the_reasons_that_still_hold() -> None:
-    """Narrowing an index to a key prefix (a --max-size budget) rewrites its reason: the
-    dropped columns leave the lists, and the ORDER BY and covering claims go with them."""
-    from backendperf.advisor.pipeline import COVERING_REASON, narrowed_reason
+    """Narrowing an index to a key prefix (a --max-size budget) rewrites its reason from the
+    data, not from the text: the dropped columns leave the lists, and the ORDER BY and
+    covering claims go with them; another INCLUDE list on the same key keeps the ORDER BY
+    claim (the text version dropped it)."""
+    from backendperf.advisor.report import COVERING_REASON, Reason
 
-    reason = (
+    why = Reason(
+        2,
+        0.33,
+        "time",
+        ("orders", "user_id", "status", "created_at"),
+        (
+            ("equality on", ("status", "user_id")),
+            ("range on", ("created_at",)),
+            ("sorts", ()),
+            ("covering", ()),
+        ),
+    )
+    assert str(why) == (
         "2 statement shapes (33% of the workload's time): equality on status, user_id; "
         f"range on created_at; returns rows in ORDER BY order for the LIMIT; {COVERING_REASON}"
     )
-    assert narrowed_reason(reason, Candidate("orders", ("user_id", "status"))) == (
+
+    def text(candidate: Candidate) -> str:
+        return str(why.for_index(candidate))
+
+    assert text(Candidate("orders", ("user_id", "status"))) == (
         "2 statement shapes (33% of the workload's time): equality on status, user_id"
     )
-    assert narrowed_reason(reason, Candidate("orders", ("created_at",))) == (
+    assert text(Candidate("orders", ("created_at",))) == (
         "2 statement shapes (33% of the workload's time): range on created_at"
     )
-    assert narrowed_reason(reason, Candidate("orders", ("x",))).endswith(
-        ": serves their access path"
-    )
+    assert text(Candidate("orders", ("x",))).endswith(": serves their access path")
     covering = Candidate("orders", ("user_id", "status"), include=("total",))
-    assert narrowed_reason(reason, covering).endswith(f"; {COVERING_REASON}")
+    assert text(covering).endswith(f"; {COVERING_REASON}")
+    same_key = Candidate("orders", ("user_id", "status", "created_at"), include=("total",))
+    assert "ORDER BY" in text(same_key)
+    assert "ORDER BY" in str(why.for_index(same_key).for_index(same_key))
 
 
 def test_what_if_costs_only_statements_an_index_can_change() -> None:
@@ -535,7 +554,7 @@ def test_offline_include_covers_the_heaviest_statements() -> None:
     the index's time does not widen it. What-if validation later gets every statement's
     list to try."""
     from backendperf.advisor.candidates import MAX_INCLUDE
-    from backendperf.advisor.pipeline import COVERING_REASON
+    from backendperf.advisor.report import COVERING_REASON
 
     schema = Schema.from_ddl(
         "CREATE TABLE orders (id int PRIMARY KEY, user_id int, status text, total numeric, "
@@ -587,7 +606,7 @@ def test_a_reshaped_index_is_described_against_the_offline_advice() -> None:
     covering claim follows the INCLUDE list."""
     from dataclasses import replace
 
-    from backendperf.advisor.pipeline import COVERING_REASON
+    from backendperf.advisor.report import COVERING_REASON
     from backendperf.advisor.whatif.pick import _narrow
 
     schema = Schema.from_ddl(

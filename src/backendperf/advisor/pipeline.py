@@ -16,7 +16,6 @@ Pass ``stages=`` to run your own tuple (drop a stage, add one); each takes and r
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +25,7 @@ from backendperf.advisor.report import (
     NOT_A_QUERY,
     Advice,
     NoSuggestion,
+    Reason,
     Redundant,
     Suggestion,
     Unindexable,
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "Query", "State", "advise"]
 
-COVERING_REASON = "covering: INCLUDE holds the other columns read (index-only scan)"
-_PATTERN_OPS_REASON = "text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation"
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
 LOW_SELECTIVITY = 10
@@ -399,6 +397,7 @@ def select(state: State) -> State:
             candidate.pattern_ops,
         )
         served = sum(q.total_ms for q in pick.queries.values())
+        why = _reason(pick, final, state)
         state.advice.indexes.append(
             Suggestion(
                 table=final.table,
@@ -407,7 +406,7 @@ def select(state: State) -> State:
                 include=final.include,
                 where=final.where,
                 ddl=final.ddl(state.dialect),
-                reason=_reason(pick, final, state),
+                reason=str(why),
                 fingerprints=sorted(pick.queries),
                 queries_helped=len(pick.queries),
                 share=served / state.total_ms,
@@ -425,6 +424,7 @@ def select(state: State) -> State:
                     ((q.normalized, q.total_ms / state.total_ms) for q in pick.queries.values()),
                     key=lambda x: -x[1],
                 ),
+                why=why,
             )
         )
     return state
@@ -552,8 +552,8 @@ STAGES: tuple[Callable[[State], State], ...] = (
 )
 
 
-def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
-    parts: list[str] = []
+def _reason(pick: Pick, candidate: Candidate, state: State) -> Reason:
+    claims: list[tuple[str, tuple[str, ...]]] = []
     uses = [
         q.usage.tables[candidate.table]
         for q in pick.queries.values()
@@ -563,59 +563,28 @@ def _reason(pick: Pick, candidate: Candidate, state: State) -> str:
     rng = sorted({c for u in uses for c in u.ranges if c in candidate.columns and c not in eq})
     sort = any(u.order_by and u.limit for u in uses)
     joins = sorted({c for u in uses for c in u.joins if c in candidate.columns})
-    if eq:
-        parts.append(f"equality on {', '.join(eq)}")
-    if rng:
-        parts.append(f"range on {', '.join(rng)}")
-    if joins:
-        parts.append(f"join on {', '.join(joins)}")
-    expressions = [c for c in candidate.columns if "(" in c]
+    for kind, columns in (("equality on", eq), ("range on", rng), ("join on", joins)):
+        if columns:
+            claims.append((kind, tuple(columns)))
+    expressions = tuple(c for c in candidate.columns if "(" in c)
     if expressions:
-        parts.append(f"expression index on {', '.join(expressions)}")
+        claims.append(("expression index on", expressions))
     if sort and len(candidate.columns) > len(eq) + len(rng):
-        parts.append("returns rows in ORDER BY order for the LIMIT")
+        claims.append(("sorts", ()))
     if candidate.where:
-        parts.append(f"partial: only rows where {candidate.where}")
+        claims.append(("partial", (candidate.where,)))
     if candidate.include:
-        parts.append(COVERING_REASON)
+        claims.append(("covering", ()))
     if candidate.pattern_ops:
-        parts.append(_PATTERN_OPS_REASON)
+        claims.append(("pattern_ops", ()))
     served = sum(q.total_ms for q in pick.queries.values())
-    n = len(pick.queries)
-    head = (
-        f"{n} statement shape{'s' if n != 1 else ''} "
-        f"({served / state.total_ms:.0%} of the workload's {state.basis})"
+    return Reason(
+        len(pick.queries),
+        served / state.total_ms,
+        state.basis,
+        (candidate.table, *candidate.columns),
+        tuple(claims),
     )
-    return f"{head}: {'; '.join(parts) or 'serves their access path'}"
-
-
-_LISTED = re.compile(r"(equality on|range on|join on|expression index on) (.*)")
-
-
-def narrowed_reason(reason: str, candidate: Candidate) -> str:
-    """:func:`_reason`'s text for ``candidate``, a variant of the index it was written for
-    (fewer key columns, other INCLUDE columns): the columns it no longer has leave the lists,
-    and the ORDER BY and covering claims go with the columns that made them true (the sort
-    columns are the last key columns, so any narrowing of the key drops them); INCLUDE
-    columns added make it covering."""
-    head, _, tail = reason.partition(": ")
-    parts = []
-    for part in tail.split("; "):
-        listed = _LISTED.fullmatch(part)
-        if listed is not None:
-            kept = [c for c in listed[2].split(", ") if c in candidate.columns]
-            if kept:
-                parts.append(f"{listed[1]} {', '.join(kept)}")
-        elif part not in (
-            "returns rows in ORDER BY order for the LIMIT",  # only the whole key did
-            "serves their access path",
-            "" if candidate.include else COVERING_REASON,
-            _PATTERN_OPS_REASON if not candidate.pattern_ops else "",
-        ):
-            parts.append(part)
-    if candidate.include and COVERING_REASON not in parts:  # widened by what-if
-        parts.append(COVERING_REASON)
-    return f"{head}: {'; '.join(parts) or 'serves their access path'}"
 
 
 def advise(

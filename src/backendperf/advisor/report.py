@@ -13,13 +13,95 @@ if TYPE_CHECKING:
     from backendperf.advisor.candidates import Candidate
 
 __all__ = [
+    "COVERING_REASON",
     "Advice",
     "NoSuggestion",
+    "Reason",
     "Redundant",
     "Suggestion",
     "Unindexable",
     "load_baseline",
 ]
+
+
+COVERING_REASON: Final = "covering: INCLUDE holds the other columns read (index-only scan)"
+PATTERN_OPS_REASON: Final = "text_pattern_ops so LIKE 'prefix%' can use it under a non-C collation"
+_CLAIMS: Final = {
+    "sorts": "returns rows in ORDER BY order for the LIMIT",
+    "covering": COVERING_REASON,
+    "pattern_ops": PATTERN_OPS_REASON,
+}
+_LISTS: Final = ("equality on", "range on", "join on", "expression index on")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an index is suggested, as data: how many statement shapes it serves and their
+    share of the workload, then what it does for them, in order. Only ``str()`` makes text
+    of it (the reports); a variant of the index gets its reason from the data
+    (:meth:`for_index`), never from the text.
+
+    >>> from backendperf.advisor.candidates import Candidate
+    >>> why = Reason(2, 0.33, "time", ("orders", "status", "created_at"),
+    ...              (("equality on", ("status",)), ("range on", ("created_at",)), ("sorts", ())))
+    >>> print(why)  # doctest: +NORMALIZE_WHITESPACE
+    2 statement shapes (33% of the workload's time): equality on status; range on created_at;
+    returns rows in ORDER BY order for the LIMIT
+    >>> print(why.for_index(Candidate("orders", ("status",))))
+    2 statement shapes (33% of the workload's time): equality on status
+    """
+
+    shapes: int
+    share: float
+    basis: str
+    """``time`` or ``calls`` (a workload without durations)."""
+    key: tuple[str, ...]
+    """The table and key columns of the index it was written for."""
+    claims: tuple[tuple[str, tuple[str, ...]], ...]
+    """``(kind, values)``: ``equality on``, ``range on``, ``join on``, ``expression index
+    on`` with their columns; ``sorts``, ``covering``, ``pattern_ops`` with none;
+    ``partial`` with its predicate."""
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.shapes} statement shape{'s' if self.shapes != 1 else ''} "
+            f"({self.share:.0%} of the workload's {self.basis})"
+        )
+        parts = []
+        for kind, values in self.claims:
+            if kind in _LISTS:
+                parts.append(f"{kind} {', '.join(values)}")
+            elif kind == "partial":
+                parts.append(f"partial: only rows where {values[0]}")
+            else:
+                parts.append(_CLAIMS[kind])
+        return f"{head}: {'; '.join(parts) or 'serves their access path'}"
+
+    def for_index(self, candidate: Candidate) -> Reason:
+        """The reason for ``candidate``, a variant of the index this one was written for
+        (fewer or other key columns, other INCLUDE columns): the columns it does not have
+        leave the lists; the ORDER BY claim holds only while the key is the same (the sort
+        columns are the last key columns); covering goes with the INCLUDE list, and an
+        INCLUDE list added makes it covering."""
+        same_key = (candidate.table, *candidate.columns) == self.key
+        claims: list[tuple[str, tuple[str, ...]]] = []
+        for kind, values in self.claims:
+            if kind in _LISTS:
+                kept = tuple(c for c in values if c in candidate.columns)
+                if kept:
+                    claims.append((kind, kept))
+            elif kind == "sorts":
+                if same_key:
+                    claims.append((kind, values))
+            elif kind == "covering":
+                if candidate.include:
+                    claims.append((kind, values))
+            elif kind != "pattern_ops" or candidate.pattern_ops:
+                claims.append((kind, values))
+        if candidate.include and ("covering", ()) not in claims:  # widened by what-if
+            claims.append(("covering", ()))
+        key = (candidate.table, *candidate.columns)
+        return Reason(self.shapes, self.share, self.basis, key, tuple(claims))
 
 
 @dataclass(slots=True)
@@ -31,6 +113,7 @@ class Suggestion:
     where: str | None
     ddl: str
     reason: str
+    """:attr:`why`, rendered."""
     fingerprints: list[str]
     queries_helped: int
     share: float
@@ -52,6 +135,8 @@ class Suggestion:
     """In the ``--baseline`` file already (accepted or deferred before)."""
     statements: list[tuple[str, float]] = field(default_factory=list)
     """``(normalized statement, share of the workload's time)`` of the statements it serves."""
+    why: Reason | None = None
+    """The reason as data (``None``: read back from a report, where only its text is)."""
 
     def identity(self) -> tuple[str, tuple[str, ...], str | None]:
         """What makes two suggestions the same index (across runs)."""

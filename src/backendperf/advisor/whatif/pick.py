@@ -206,8 +206,6 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     """Make ``suggestion`` the ``smaller`` index (fewer key columns, other INCLUDE columns),
     saying why. The note compares it with the offline suggestion, so a second reshape (a
     covering list added by the pick, then dropped by :func:`_slim`) replaces the first."""
-    from backendperf.advisor.pipeline import narrowed_reason
-
     old = suggestion.offline or suggestion.candidate
     assert old is not None
     suggestion.offline = old
@@ -216,7 +214,9 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     suggestion.desc = smaller.desc
     suggestion.include = smaller.include
     suggestion.ddl = smaller.ddl("postgresql")
-    suggestion.reason = narrowed_reason(suggestion.reason, smaller)
+    if suggestion.why is not None:
+        suggestion.why = suggestion.why.for_index(smaller)
+        suggestion.reason = str(suggestion.why)
     suggestion.notes = [n for n in suggestion.notes if not n.startswith(_RESHAPED)]
     dropped = []
     if smaller.columns != old.columns:
