@@ -1158,8 +1158,11 @@ _CSV_TIMED: Final = re.compile(
     r'"?LOG"?,"?[0-9A-Z]{5}"?,'
     r'"duration: (?P<ms>\d+(?:\.\d+)?) ms  (?:statement|execute)(?: [^:"\n]*)?:[^\S\n]?'
     r'(?P<sql>[^"\n]*(?:""[^"\n]*)*)",'
-    # the other fields: quotes balanced on the line (a quoted newline: not a one-line row)
-    rf'(?P<detail>{_CSV_FIELD}),[^"\n]*(?:"[^"\n]*"[^"\n]*)*(?:\n|\Z)'
+    # the 8 fields after detail that make a row of 23 columns (fewer: the row reader says it
+    # is malformed), then any others: quotes balanced on the line (a quoted newline: not a
+    # one-line row)
+    rf'(?P<detail>{_CSV_FIELD})(?:,{_CSV_FIELD}){{8}}(?:,[^"\n]*(?:"[^"\n]*"[^"\n]*)*)?'
+    r"(?:\n|\Z)"
 )
 """A csvlog row of one line that is a statement with its duration (23+ columns)."""
 _CSV_ROW_START: Final = re.compile(r'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d')
