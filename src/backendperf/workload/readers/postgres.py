@@ -615,9 +615,11 @@ def read_stderr(
 ) -> Iterator[QueryEvent]:
     """Events from a stderr log whose lines start with ``prefix`` (default: Debian's).
 
-    Reads ~1 MB at a time; where a chunk holds only one-line messages, every
-    ``duration: ... statement:`` line is taken by one regular expression over the chunk;
-    the rest goes through the line-by-line reader, which gives the same events.
+    Reads ~1 MB at a time: one regular expression over each chunk takes every message
+    PostgreSQL writes for a statement (with its duration; ``parse``/``bind``/``execute``
+    steps with their ``DETAIL:  parameters:`` lines; ``log_statement`` lines and their later
+    ``duration:`` lines, paired by process id); the rest (continuation lines, errors, other
+    messages) goes through the line-by-line reader, which gives the same events.
     """
     return events_of(
         read_stderr_batches(
@@ -633,8 +635,9 @@ def read_stderr(
 
 
 # Lines that send a chunk through the line reader: continuation lines, a message's
-# DETAIL/HINT/... lines (which attach to it), statements logged before their duration
-# (log_statement). Searched for in what the entry pattern leaves, not in the whole chunk.
+# DETAIL/HINT/... lines (which attach to it), statement lines the entry pattern did not take
+# (one space after the severity, say). Searched for in what the entry pattern leaves, not in
+# the whole chunk.
 _NOT_ONE_LINE: Final = re.compile(
     rf"\t|(?:{'|'.join(sorted(_ATTACHED))}): |LOG: {{1,2}}(?:statement: |execute )"
 )
@@ -650,7 +653,7 @@ def read_stderr_batches(
     prefix: str | None = None,
     chunk_size: int = _CHUNK,
 ) -> Iterator[QueryEvent | EventBatch]:
-    """:func:`read_stderr`, with runs of ``duration: ... statement:`` lines as
+    """:func:`read_stderr`, with runs of statements as
     :class:`~backendperf.events.EventBatch` columns (what
     :class:`~backendperf.workload.Workload` reads fastest)."""
     state = _StderrLines(source, stats, errors, prefix)
