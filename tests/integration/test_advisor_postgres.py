@@ -249,6 +249,34 @@ def test_with_what_if_min_share_applies_to_what_the_plans_save(
     assert not any("orders (user_id" in i["ddl"] for i in report["indexes"])
 
 
+def test_a_statement_timeout_cancel_weighs_the_timeout(bare_database: str) -> None:
+    """A statement cancelled by ``statement_timeout`` ran for the timeout. With the database's
+    own setting (``ALTER DATABASE ... SET statement_timeout``, read with ``--db``), three such
+    cancels weigh 3 x 30 s, ahead of 20 completed 5 ms statements; without it they weigh the
+    slowest completed statement each, and the completed ones come first."""
+    import psycopg
+
+    from backendperf.events import QueryEvent
+
+    name = bare_database.rsplit("/", 1)[1]
+    with psycopg.connect(bare_database, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET statement_timeout = '30s'")
+    schema = Schema.from_url(bare_database)
+    assert schema.statement_timeout(None, name) == 30_000.0
+    completed = "SELECT id, quantity FROM order_items WHERE product_id = 11"
+    cancelled = "SELECT id, total FROM orders WHERE user_id = 7"
+    events = [QueryEvent(statement=completed, duration_ms=5.0, database=name)] * 20
+    events += [QueryEvent(statement=cancelled, database=name, cancelled="statement timeout")] * 3
+    workload = Workload().extend(events)
+    first = advise(workload, schema=schema, max_indexes=1).indexes
+    assert [s.table for s in first] == ["orders"]
+    offline = Schema.from_url(bare_database)
+    offline.statement_timeouts.clear()  # as from DDL: the timeout is not known
+    assert [s.table for s in advise(workload, schema=offline, max_indexes=1).indexes] == [
+        "order_items"
+    ]
+
+
 def test_unused_and_foreign_keys_from_the_live_database(shop_url: str) -> None:
     """pg_stat_user_indexes: a never-scanned index is reported unused; pg_constraint gives
     the foreign keys."""

@@ -107,7 +107,9 @@ def collect(state: State) -> State:
     A statement cancelled by a timeout (or a user, or recovery) has no logged duration, but it
     ran at least as long as the slowest statement that completed (each of those finished
     before the timeout): it weighs that much per cancelled call, so the statements that never
-    finish, often the ones that matter most, are not invisible to the advice.
+    finish, often the ones that matter most, are not invisible to the advice. One cancelled by
+    ``statement_timeout`` ran for the timeout itself: where the schema knows it (``--db``:
+    the role's and database's settings, or the server's), it weighs at least that.
     """
     floor = max((s.max_ms for s in state.workload.stats.values() if s.timed), default=0.0)
     untimed = not any(s.timed and s.total_ms > 0 for s in state.workload.stats.values())
@@ -126,11 +128,26 @@ def collect(state: State) -> State:
             # only if every kept sample has it
             raw = raw if len({s.statement for s in stats.samples}) == 1 else ""
         total_ms = (stats.count if untimed else stats.total_ms) + long_cancels * floor
+        timeouts = stats.cancelled.get("statement timeout", 0)
+        if timeouts and not untimed:
+            timeout = state.schema.statement_timeout(*_who(stats))
+            if timeout is not None and timeout > floor:
+                total_ms += timeouts * (timeout - floor)
         state.queries.append(
             Query(stats.fingerprint, stats.normalized, sample, calls, total_ms, raw=raw)
         )
     state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
     return state
+
+
+def _who(stats: Any) -> tuple[str | None, str | None]:
+    """The role and database a statement ran as most often (a statement that never completed
+    has only its samples' database)."""
+    user = stats.users.most_common(1)[0][0] if stats.users else None
+    database = stats.databases.most_common(1)[0][0] if stats.databases else None
+    if database is None:
+        database = next((s.database for s in stats.samples if s.database), None)
+    return user, database
 
 
 def parse(state: State) -> State:

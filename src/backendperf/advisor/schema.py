@@ -122,6 +122,23 @@ class Schema:
 
     tables: dict[str, Table] = field(default_factory=dict)
     dialect: str = "postgresql"
+    statement_timeouts: dict[tuple[str | None, str | None], float] = field(default_factory=dict)
+    """``statement_timeout`` in ms by ``(role, database)`` (``None``: any), from ``--db``:
+    ``ALTER ROLE/DATABASE ... SET`` (pg_db_role_setting) and the server's own value under
+    ``(None, None)``. 0 (no timeout) is left out."""
+
+    def statement_timeout(self, role: str | None, database: str | None) -> float | None:
+        """The timeout a session of ``role`` on ``database`` starts with, as PostgreSQL
+        picks it (role and database, then role, then database, then the server), or None.
+
+        >>> s = Schema(statement_timeouts={("app", None): 5000.0, (None, None): 60000.0})
+        >>> s.statement_timeout("app", "shop"), s.statement_timeout("report", "shop")
+        (5000.0, 60000.0)
+        """
+        for key in ((role, database), (role, None), (None, database), (None, None)):
+            if key in self.statement_timeouts:
+                return self.statement_timeouts[key]
+        return None
 
     def table(self, name: str) -> Table | None:
         bare = name.rsplit(".", maxsplit=1)[-1].strip('"`')
@@ -394,7 +411,46 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
         table = schema.tables.get(table_name)
         if table is not None:
             table.unused.append(index_name)
+    settings = conn.execute(
+        sa.text(
+            "SELECT r.rolname, d.datname, s.setconfig FROM pg_db_role_setting s "
+            "LEFT JOIN pg_roles r ON r.oid = s.setrole "
+            "LEFT JOIN pg_database d ON d.oid = s.setdatabase"
+        )
+    )
+    for role, database, config in settings:
+        for item in config or ():
+            name, _, value = item.partition("=")
+            if name == "statement_timeout":
+                ms = _milliseconds(value)
+                if ms:
+                    schema.statement_timeouts[role, database] = ms
+    # the value a session starts with (the server's, unless our own role or database sets it)
+    server = conn.execute(
+        sa.text("SELECT reset_val, unit FROM pg_settings WHERE name = 'statement_timeout'")
+    ).first()
+    if server is not None:
+        ms = _milliseconds(f"{server[0]}{server[1] or ''}")
+        if ms:
+            schema.statement_timeouts[None, None] = ms
     return schema
+
+
+_UNITS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0}
+
+
+def _milliseconds(value: str) -> float | None:
+    """A ``statement_timeout`` value (``5s``, ``1min``, ``250``: ms) in ms.
+
+    >>> _milliseconds("5s"), _milliseconds("250"), _milliseconds("1.5min"), _milliseconds("x")
+    (5000.0, 250.0, 90000.0, None)
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*", value)
+    if m is None:
+        return None
+    unit = m[2] or "ms"
+    factor = 86_400_000.0 if unit == "d" else _UNITS[unit]
+    return float(m[1]) * factor
 
 
 def _from_mysql(conn: Any) -> Schema:
