@@ -251,15 +251,12 @@ SMALL_TABLE_ROWS: Final = 1_000
 few pages as cheaply (TPC-H's ``nation`` and ``region``, lookup tables)."""
 
 
-def _tiny(state: State, picks: list[Pick]) -> list[Pick]:
-    """The picks on tables known to be small (:data:`SMALL_TABLE_ROWS`)."""
-    out = []
-    for pick in picks:
-        table = state.schema.table(pick.candidate.table)
-        rows = table.rows if table is not None else None
-        if rows is not None and 0 < rows <= SMALL_TABLE_ROWS:
-            out.append(pick)
-    return out
+def _tiny(state: State, pick: Pick) -> float | None:
+    """The rows of ``pick``'s table when the statistics say it is small
+    (:data:`SMALL_TABLE_ROWS`), else None."""
+    table = state.schema.table(pick.candidate.table)
+    rows = table.rows if table is not None else None
+    return rows if rows is not None and 0 < rows <= SMALL_TABLE_ROWS else None
 
 
 def _none(state: State, pick: Pick, reason: str) -> None:
@@ -355,18 +352,19 @@ def score(state: State) -> State:
 def select(state: State) -> State:
     """The best candidates within ``max_indexes``, as suggestions."""
     ranked = sorted(state.picks.values(), key=lambda p: (-p.score, str(p.candidate)))
-    tiny = _tiny(state, ranked)
-    for pick in tiny:
-        table = state.schema.table(pick.candidate.table)
-        assert table is not None
-        assert table.rows is not None
+    kept = []
+    for pick in ranked:
+        rows = _tiny(state, pick)
+        if rows is None:
+            kept.append(pick)
+            continue
         _none(
             state,
             pick,
-            f"{pick.candidate.table} has {table.rows:,.0f} rows: a scan reads it in a few "
+            f"{pick.candidate.table} has {rows:,.0f} rows: a scan reads it in a few "
             "pages, as fast as an index would",
         )
-    ranked = [p for p in ranked if p not in tiny]
+    ranked = kept
     small = [p for p in ranked if p.score < state.min_share * state.total_ms]
     for pick in small:
         share = sum(q.total_ms for q in pick.queries.values()) / state.total_ms

@@ -10,6 +10,7 @@ come out exactly as from the plain formats.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -19,6 +20,7 @@ from backendperf.workload.readers.postgres import (
     SEVERITIES,
     _Messages,
     _StderrLines,
+    csv_record,
     infer_prefix,
 )
 
@@ -49,6 +51,7 @@ _AS_STDERR: Final = "%m [%p] %u@%d "
 """The prefix of the stderr lines the wrapped lines are turned into."""
 
 
+@functools.lru_cache(maxsize=50_000)  # busy logs repeat a millisecond many times
 def _utc(text: str) -> str | None:
     """An ISO time with an offset as a stderr ``%m`` time in UTC."""
     try:
@@ -74,7 +77,6 @@ def read_logplex(
     add-on attachment (``DATABASE``, ``HEROKU_POSTGRESQL_RED``), as pgBadger reports it.
     """
     state = _StderrLines(source, stats, errors, _AS_STDERR)
-    stamps: dict[str, str | None] = {}
     lineno = first_line - 1
     for lineno, raw in enumerate(stream, first_line):
         m = _LOGPLEX.match(raw.rstrip("\r\n"))
@@ -85,12 +87,7 @@ def read_logplex(
         if m["part"] != "1":  # the next part of the same message
             line = "\t" + rest
         else:
-            text = m["ts"]
-            stamp = stamps.get(text, "")
-            if stamp == "":  # each distinct time converted once
-                if len(stamps) > 50_000:
-                    stamps.clear()
-                stamp = stamps[text] = _utc(text)
+            stamp = _utc(m["ts"])
             sev = _SEVERITY.search(rest)
             if stamp is None or sev is None:
                 stats.bad(errors, f"{source}:{lineno}", "a Heroku Postgres line without a severity")
@@ -201,18 +198,5 @@ def read_cnpg(
         if entry.get("logger") != "postgres" or not isinstance(record, dict):
             stats.skip("operator message (not a PostgreSQL record)")
             continue
-        fields = {
-            "ts": record.get("log_time"),
-            "pid": record.get("process_id"),
-            "user": record.get("user_name"),
-            "db": record.get("database_name"),
-        }
-        yield from messages.message(
-            fields,
-            str(record.get("error_severity", "LOG")),
-            str(record.get("message", "")),
-            record.get("detail") or None,
-            lineno,
-            record.get("query") or None,
-        )
+        yield from csv_record(messages, record, lineno)
     yield from messages.finish()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import itertools
 import json
@@ -19,7 +20,7 @@ import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from backendperf.events import EventBatch, QueryEvent
+from backendperf.events import EventBatch, QueryEvent, logged
 from backendperf.workload.readers.base import (
     ErrorLevel,
     ReadStats,
@@ -30,10 +31,11 @@ from backendperf.workload.readers.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "csv_record",
     "parse_parameters",
     "prefix_regex",
     "read_csvlog",
@@ -528,14 +530,19 @@ _SYSLOG_INNER: Final = (
 """The ``log_line_prefix`` values used with syslog (it carries the time and pid itself)."""
 
 
-def _syslog_ts(text: str, year: int) -> str:
-    """The syslog time as a stderr-style time: ``Nov 28 06:55:14`` has no year (the current
-    one is assumed, as pgBadger does) and no zone (read as local, naive)."""
-    if text[:1].isdigit():
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        zone = " UTC" if when.utcoffset() == dt.timedelta(0) else ""
-        return when.strftime("%Y-%m-%d %H:%M:%S") + zone
-    return dt.datetime.strptime(f"{year} {text}", "%Y %b %d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+@functools.lru_cache(maxsize=50_000)  # busy logs repeat a second many times
+def _syslog_ts(text: str, year: int) -> str | None:
+    """The syslog time as a stderr-style time (None: not a time): ``Nov 28 06:55:14`` has no
+    year (the current one is assumed, as pgBadger does) and no zone (read as local, naive)."""
+    try:
+        if text[:1].isdigit():
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            zone = " UTC" if when.utcoffset() == dt.timedelta(0) else ""
+            return when.strftime("%Y-%m-%d %H:%M:%S") + zone
+        parsed = dt.datetime.strptime(f"{year} {text}", "%Y %b %d %H:%M:%S")
+    except ValueError:
+        return None
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def read_syslog(
@@ -556,7 +563,6 @@ def read_syslog(
     :data:`_SYSLOG_INNER` that reads the first lines best.
     """
     year = dt.datetime.now().year
-    stamps: dict[str, str | None] = {}  # syslog time -> stderr-style time
     lines = iter(stream)
     head: list[str] = []
     for raw in lines:
@@ -571,16 +577,7 @@ def read_syslog(
         rest = m["rest"].replace("#011", "\t")
         if m["part"] != "1":
             return rest if rest.startswith("\t") else "\t" + rest
-        text = m["ts"]
-        stamp = stamps.get(text, "")
-        if stamp == "":  # each distinct time parsed once (a busy log repeats a second often)
-            try:
-                stamp = _syslog_ts(text, year)
-            except ValueError:
-                stamp = None
-            if len(stamps) > 50_000:
-                stamps.clear()
-            stamps[text] = stamp
+        stamp = _syslog_ts(m["ts"], year)
         return None if stamp is None else f"{stamp} [{m['pid']}] {rest}"
 
     if prefix is None:
@@ -685,24 +682,34 @@ def _before_last_line(buf: str) -> int:
     return buf.rfind("\n", 0, buf.rfind("\n")) + 1
 
 
+def _last_start(buf: str, starts: Callable[[str, int, int], bool]) -> int | None:
+    """The offset of the last whole line of ``buf`` (among its last 64) for which
+    ``starts(buf, begin, end)`` holds, or None (not the first line: a cut there is empty)."""
+    end = buf.rfind("\n")
+    for _ in range(64):
+        if end <= 0:
+            break
+        begin = buf.rfind("\n", 0, end) + 1
+        if not begin:
+            break
+        if starts(buf, begin, end):
+            return begin
+        end = begin - 1
+    return None
+
+
 def _before_message(regex: re.Pattern[str]) -> Callable[[str], int]:
     """Where to end a piece of a stderr log: before the last whole line that starts a message
     (found among the last 64 lines), so the next piece does not begin with lines that attach
     to this one's last message; else before the last whole line."""
 
+    def starts(buf: str, begin: int, end: int) -> bool:
+        m = regex.match(buf[begin:end])  # (a `^` pattern matches at 0 only)
+        return m is not None and m["severity"] not in _ATTACHED
+
     def cut(buf: str) -> int:
-        end = buf.rfind("\n")
-        for _ in range(64):
-            if end <= 0:
-                break
-            start = buf.rfind("\n", 0, end) + 1
-            if not start:
-                break
-            m = regex.match(buf[start:end])  # (a `^` pattern matches at 0 only)
-            if m is not None and m["severity"] not in _ATTACHED:
-                return start
-            end = start - 1
-        return _before_last_line(buf)
+        found = _last_start(buf, starts)
+        return _before_last_line(buf) if found is None else found
 
     return cut
 
@@ -914,23 +921,15 @@ class _StderrChunks:
         stamp = field("ts")
         ts = None if stamp is None else parse_each(self.stamps, [stamp], parse_ts)[0]
         text = params[j]
-        # QueryEvent's fields in order (see events.logged)
-        return QueryEvent(
+        return logged(
             field("sql").strip(),
             None,
             ts,
-            None,
             parse_parameters(text) if text else None,
-            None,
-            None,
             "postgresql",
             _clean(field("db")),
             _clean(field("user")),
-            None,
-            None,
-            1,
             f"{self.state.source}:{lines[j]}",
-            {},
         )
 
     def _rows(
@@ -963,24 +962,9 @@ class _StderrChunks:
         def event(k: int) -> QueryEvent:
             j = order[k]
             text = params[j]
-            # QueryEvent's fields in order (see events.logged)
-            return QueryEvent(
-                sqls[k],
-                took[k],
-                ts[k],
-                None,
-                parse_parameters(text) if text else None,
-                None,
-                None,
-                "postgresql",
-                dbs[k],
-                users[k],
-                None,
-                None,
-                1,
-                f"{source}:{lines[j]}",
-                {},
-            )
+            detail = parse_parameters(text) if text else None
+            where = f"{source}:{lines[j]}"
+            return logged(sqls[k], took[k], ts[k], detail, "postgresql", dbs[k], users[k], where)
 
         return EventBatch("postgresql", sqls, took, ts, None, None, dbs, users, event)
 
@@ -1006,24 +990,8 @@ class _StderrChunks:
         source = self.state.source
 
         def event(i: int) -> QueryEvent:
-            # QueryEvent's fields in order (see events.logged)
-            return QueryEvent(
-                sqls[i],
-                ms[i],
-                ts[i],
-                None,
-                None,
-                None,
-                None,
-                "postgresql",
-                dbs[i],
-                users[i],
-                None,
-                None,
-                1,
-                f"{source}:{first_line + i}",
-                {},
-            )
+            where = f"{source}:{first_line + i}"
+            return logged(sqls[i], ms[i], ts[i], None, "postgresql", dbs[i], users[i], where)
 
         return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
 
@@ -1136,21 +1104,26 @@ def _csv_rows(
                 errors, f"{source}:{row_line}", f"{len(row)} CSV columns, a csvlog row has 23+"
             )
             continue
-        rec = dict(zip(_CSV_COLUMNS, row, strict=False))
-        fields = {
-            "ts": rec["log_time"],
-            "pid": rec["process_id"],
-            "user": rec["user_name"],
-            "db": rec["database_name"],
-        }
-        yield from messages.message(
-            fields,
-            rec["error_severity"],
-            rec["message"],
-            rec["detail"] or None,
-            row_line,
-            rec.get("query") or None,
-        )
+        yield from csv_record(messages, dict(zip(_CSV_COLUMNS, row, strict=False)), row_line)
+
+
+def csv_record(messages: _Messages, record: Mapping[str, Any], line: int) -> tuple[QueryEvent, ...]:
+    """The events of one csvlog record by its column names (a csvlog row; CloudNativePG's
+    ``record``)."""
+    fields = {
+        "ts": record.get("log_time"),
+        "pid": record.get("process_id"),
+        "user": record.get("user_name"),
+        "db": record.get("database_name"),
+    }
+    return messages.message(
+        fields,
+        str(record.get("error_severity", "LOG")),
+        str(record.get("message", "")),
+        record.get("detail") or None,
+        line,
+        record.get("query") or None,
+    )
 
 
 _CSV_FIELD: Final = r'(?:"[^"\n]*(?:""[^"\n]*)*"|[^,"\n]*)'
@@ -1182,17 +1155,13 @@ def _before_row(start: re.Pattern[str]) -> Callable[[str], int]:
     the last whole line that starts a record (among the last 64 lines); where none is there,
     read on (up to 64 MiB: then before the last line, as a record that long is not one)."""
 
+    def starts(buf: str, begin: int, end: int) -> bool:
+        return start.match(buf, begin) is not None  # (no ``^``: it matches at ``begin``)
+
     def cut(buf: str) -> int:
-        end = buf.rfind("\n")
-        for _ in range(64):
-            if end <= 0:
-                break
-            begin = buf.rfind("\n", 0, end) + 1
-            if not begin:
-                break
-            if start.match(buf, begin):  # (no ``^`` in the pattern: it matches at ``begin``)
-                return begin
-            end = begin - 1
+        found = _last_start(buf, starts)
+        if found is not None:
+            return found
         return 0 if len(buf) < 1 << 26 else _before_last_line(buf)
 
     return cut
@@ -1272,24 +1241,9 @@ def _timed_rows(
 
         def event(i: int) -> QueryEvent:
             text = unquote(details[i]) if details[i] else None
-            # QueryEvent's fields in order (see events.logged)
-            return QueryEvent(
-                sqls[i],
-                ms[i],
-                ts[i],
-                None,
-                parse_parameters(text) if text else None,
-                None,
-                None,
-                "postgresql",
-                dbs[i],
-                users[i],
-                None,
-                None,
-                1,
-                f"{source}:{line + i}",
-                {},
-            )
+            detail = parse_parameters(text) if text else None
+            where = f"{source}:{line + i}"
+            return logged(sqls[i], ms[i], ts[i], detail, "postgresql", dbs[i], users[i], where)
 
         return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
 
