@@ -279,17 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from backendperf.workload.digest import SORT_KEYS
 
-    formats = [
-        "auto",
-        "pg-stderr",
-        "pg-csv",
-        "pg-json",
-        "mysql-slow",
-        "mysql-general",
-        "pgss",
-        "sql",
-        "jsonl",
-    ]
+    from backendperf.workload.readers import FORMATS
+
+    formats = ["auto", *FORMATS]  # every reader (a hand-kept list here once lacked four)
     digest = sub.add_parser(
         "digest",
         help="rank the statements of query logs by the time they cost",

@@ -271,3 +271,42 @@ def test_the_fingerprint_function_does_not_shadow_its_module() -> None:
     assert importlib.import_module("backendperf.workload.fingerprinting").fingerprint is (
         backendperf.workload.fingerprint
     )
+
+
+@given(
+    st.lists(
+        sqlish | lexical | st.text(max_size=40) | st.just("SELECT '\x00' AS nul"), max_size=12
+    ),
+    st.sampled_from(["postgresql", "mysql"]),
+)
+def test_many_texts_at_once_read_as_one_at_a_time(sqls: list[str], dialect: str) -> None:
+    """:meth:`Fingerprinter.many` blanks a batch's new texts in one regex call over the texts
+    joined by a NUL: a quote left open in one text must not reach into the next, a text
+    holding a NUL itself must not shift the others, and repeats within the batch agree."""
+    one = Fingerprinter(dialect)
+    assert Fingerprinter(dialect).many(sqls) == [one(sql) for sql in sqls]
+    twice = Fingerprinter(dialect)
+    twice.many(sqls[: len(sqls) // 2])
+    assert twice.many(sqls) == [one(sql) for sql in sqls]
+
+
+def test_a_quote_left_open_stays_in_its_own_text() -> None:
+    fp = Fingerprinter("mysql")
+    got = fp.many(["SELECT 'abc", "SELECT 1 FROM t WHERE a = 'x'", "SELECT 2"])
+    assert [text for _, text in got] == [
+        normalize("SELECT 'abc", "mysql"),
+        "select ? from t where a = ?",
+        "select ?",
+    ]
+
+
+def test_the_text_memo_stays_bounded_when_texts_come_in_batches() -> None:
+    fp = Fingerprinter("mysql", maxsize=10)
+    for start in range(0, 60, 7):
+        fp.many([f"SELECT c FROM t WHERE id={i}" for i in range(start, start + 7)])
+        assert len(fp._texts) <= 10
+    fp.many([f"SELECT c FROM t WHERE id={i}" for i in range(100, 130)])  # larger than the memo
+    assert len(fp._texts) <= 10
+    long = "SELECT c FROM t WHERE c IN (" + ", ".join(map(str, range(300))) + ")"
+    fp.many([long, "SELECT 1"])
+    assert long not in fp._texts

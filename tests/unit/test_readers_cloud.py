@@ -188,3 +188,22 @@ def test_cloudnativepg_reads_as_the_csvlog(tmp_path: pathlib.Path) -> None:
     stern = tmp_path / "stern.log"
     stern.write_text("".join(f"cluster-example-1 postgres {line}\n" for line in text.splitlines()))
     assert essence(events(stern, format="pg-cnpg")[0]) == essence(plain)
+
+
+@pytest.mark.parametrize("fmt", ["pg-logplex", "pg-syslog", "pg-cloudsql", "pg-cnpg"])
+def test_every_reader_is_a_format_the_command_line_takes(
+    fmt: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--format`` names every reader: the command line's own list once lacked these four, so
+    a file detection could not place was unreadable from the shell."""
+    from backendperf.cli import main
+    from backendperf.workload.readers import FORMATS
+
+    path = tmp_path / "heroku.log"
+    path.write_text(logplex(STDERR, with_who=True))
+    assert fmt in FORMATS
+    code = main(["digest", "--format", fmt, "--errors", "ignore", "--output", "json", str(path)])
+    out = json.loads(capsys.readouterr().out)
+    assert code in (0, 2)
+    if fmt == "pg-logplex":
+        assert code == 0 and out["totals"]["calls"] > 0
