@@ -616,6 +616,24 @@ def extend_reference(
     return list(config.values())
 
 
+def table_rows(
+    conn: Any,
+    name: str,
+    statements: list[tuple[str, int]],
+    base: float,
+    advices: list[tuple[str, list[str], float]],
+) -> list[str]:
+    """The main table's rows: each advice's relative cost, count, size and run time."""
+    out = []
+    for label, indexes, seconds in advices:
+        cost, size = workload_cost(conn, statements, indexes)
+        out.append(
+            f"| {name} | {label} | {cost / base:.3f} | {len(indexes)} | "
+            f"{size / 1e6:.1f} | {seconds:.2f} |"
+        )
+    return out
+
+
 BUDGETS = (0.5, 1.0, 2.0)
 """Storage budgets of the curve, as shares of the greedy baseline's total index size."""
 
@@ -678,8 +696,26 @@ def measure(
                 )
                 for index in indexes:
                     print(f"  {label} at {share:g}x, {name}: {index}")
+        advices: list[tuple[str, list[str], float]] = [
+            (
+                "backendperf offline (DDL only)",
+                [plain(x.candidate) for x in offline.indexes if x.candidate],
+                t_offline,
+            ),
+            (
+                "backendperf --validate (HypoPG)",
+                [plain(x.candidate) for x in validated.indexes if x.candidate],
+                t_valid,
+            ),
+            (
+                "backendperf --validate, the baseline's budget",
+                [plain(x.candidate) for x in budgeted.indexes if x.candidate],
+                t_budget,
+            ),
+            ("greedy what-if baseline (1-2 cols)", greedy, t_greedy),
+        ]
         if not exhaustive:
-            return rows
+            return rows + table_rows(conn, name, statements, base, advices)
         everything = candidate_pool(workload, Schema.from_url(url), 3)
         everything |= {plain(s.candidate) for s in offline.indexes if s.candidate}
         everything |= {plain(s.candidate) for s in validated.indexes if s.candidate}
@@ -688,30 +724,10 @@ def measure(
         partial = partial_variants(workload, Schema.from_url(url), everything)
         best = best_within(conn, statements, everything | partial, len(greedy), greedy_size)
         t_best = time.perf_counter() - t
-        for label, indexes, seconds in (
-            (
-                "backendperf offline (DDL only)",
-                [plain(s.candidate) for s in offline.indexes if s.candidate],
-                t_offline,
-            ),
-            (
-                "backendperf --validate (HypoPG)",
-                [plain(s.candidate) for s in validated.indexes if s.candidate],
-                t_valid,
-            ),
-            (
-                "backendperf --validate, the baseline's budget",
-                [plain(s.candidate) for s in budgeted.indexes if s.candidate],
-                t_budget,
-            ),
-            ("greedy what-if baseline (1-2 cols)", greedy, t_greedy),
-            (f"lower bound: all {len(everything)} candidates at once", sorted(everything), 0.0),
-        ):
-            cost, size = workload_cost(conn, statements, indexes)
-            rows.append(
-                f"| {name} | {label} | {cost / base:.3f} | {len(indexes)} | "
-                f"{size / 1e6:.1f} | {seconds:.2f} |"
-            )
+        advices.append(
+            (f"lower bound: all {len(everything)} candidates at once", sorted(everything), 0.0)
+        )
+        rows += table_rows(conn, name, statements, base, advices)
         label = (
             f"best possible at the baseline's budget ({len(everything | partial)} candidates, "
             "exhaustive)"

@@ -278,7 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     from backendperf.workload.digest import SORT_KEYS
-
     from backendperf.workload.readers import FORMATS
 
     formats = ["auto", *FORMATS]  # every reader (a hand-kept list here once lacked four)

@@ -569,3 +569,68 @@ def test_text_pattern_ops_follow_the_live_collation(hypopg: str) -> None:
     assert "text_pattern_ops" not in by_column["sku",].ddl
     assert "label text_pattern_ops" in by_column["label",].ddl
     assert all(s.method == "hypopg" for s in advice.indexes)  # both pay: the planner uses them
+
+
+def test_under_a_size_budget_the_cheaper_of_two_greedy_orders_wins(hypopg: str) -> None:
+    """Under --max-size the pick runs greedy by saving and greedy by saving per byte (Extend's
+    order), on the real planner's costs, and keeps the set that costs less. Here the largest
+    single saving (``order_items (order_id)``) fills the budget alone, while the two smaller
+    indexes that fit together save more: greedy by saving alone would keep the first."""
+    import psycopg
+
+    from backendperf.advisor.whatif.base import samples
+    from backendperf.advisor.whatif.pick import _Picker, pick
+    from backendperf.advisor.whatif.postgres import _Coster, _Statement
+
+    shapes = [
+        ("SELECT id, quantity FROM order_items WHERE order_id = {} AND product_id = 7", 10),
+        ("SELECT id FROM orders WHERE user_id = {}", 24),
+        ("SELECT id FROM users WHERE name = 'n{}'", 60),
+    ]
+    workload = Workload().extend(
+        QueryEvent(statement=sql.format(i), duration_ms=5.0, dialect="postgresql")
+        for sql, calls in shapes
+        for i in range(calls)
+    )
+    schema = Schema.from_url(hypopg)
+    statements = [_Statement(f, sql, calls) for f, (sql, calls) in samples(workload).items()]
+    with psycopg.connect(hypopg) as conn:
+        conn.prepare_threshold = None  # as validate() connects (its EXPLAINs DEALLOCATE ALL)
+        row = conn.execute(
+            "SELECT quote_ident(n.nspname) || '.' FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'"
+        ).fetchone()
+        assert row is not None
+        coster = _Coster(conn, "hypopg", str(row[0]), statements)
+        try:
+            base = coster.costs([])
+
+            def suggestions() -> list[Suggestion]:
+                advice = advise(workload, schema=schema, max_indexes=20, min_share=0)
+                return [s for s in advice.indexes if s.candidate is not None]
+
+            def size(columns: tuple[str, ...]) -> int:
+                (found,) = [
+                    size
+                    for ddl, size in coster.sizes.items()
+                    if f" ({', '.join(columns)});" in ddl and "INCLUDE" not in ddl
+                ]
+                return found
+
+            _Picker(coster, base, None, 1 << 40).run(suggestions())  # sizes every variant
+            big, middle, small = size(("order_id",)), size(("user_id",)), size(("name",))
+            assert middle + small < big < big + small
+            budget = big + small // 2  # the big one fits alone; the two others fit together
+            alone = {}
+            for per_byte in (False, True):
+                picker = _Picker(coster, base, None, budget, per_byte=per_byte)
+                picker.run(suggestions())
+                alone[per_byte] = sum(picker.current.values())
+                assert picker.used() <= budget
+            assert alone[True] < alone[False]
+            chosen = pick(coster, base, suggestions(), None, budget)
+            assert sum(chosen.current.values()) == alone[True]
+            assert sorted(s.columns for s in chosen.chosen) == [("name",), ("user_id",)]
+        finally:
+            conn.rollback()
+            conn.execute(f"SELECT {row[0]}hypopg_reset()")

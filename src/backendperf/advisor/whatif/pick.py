@@ -48,18 +48,19 @@ def _slim(coster: Coster, chosen: list[Suggestion], current: dict[str, float]) -
 
 
 class _Picker:
-    """The greedy what-if pick within ``max_indexes`` and ``max_size`` (bytes, as the
-    database sizes each index). Under a size budget a suggestion may be taken smaller
-    (:func:`_smaller`): the smallest variant that saves within ``MIN_GAIN`` of its best one,
-    so bytes stay for other indexes. (Tried, and left out: widening a narrowed pick again
-    with the bytes left at the end, which cannot pay 1% unless the picks interact; a swap
-    pass after the greedy, trading a pick for another suggestion's variant, which moved the
-    benchmark's budgeted costs by at most 0.001 for 60% more what-if time; and a second
-    greedy by saving per byte, whose sets of narrow indexes cost 3-4x more; and, 2026-12-07,
-    every other order of a 2-3 column key as a variant: the greedy took reorders that saved
-    more at once and blocked better pairs later, 0.123 -> 0.133 on the OLTP benchmark. The
-    benchmark's exhaustive search puts the rest in candidates this pick never sees, not in
-    its order.)"""
+    """The greedy what-if pick within ``max_indexes`` and ``max_size`` (bytes, as the database
+    sizes each index), by saving or, with ``per_byte``, by saving per byte among the picks
+    that save ``min_gain`` (as the only order, per byte lost 3-4x at loose budgets:
+    :func:`pick` runs both under a size budget and keeps the cheaper set). Under a size
+    budget a suggestion may be taken smaller (:func:`_smaller`): the smallest variant that
+    saves within ``MIN_GAIN`` of its best one, so bytes stay for other indexes. (Tried, and
+    left out: widening a narrowed pick again with the bytes left at the end, which cannot
+    pay 1% unless the picks interact; a swap pass after the greedy, trading a pick for
+    another suggestion's variant, which moved the benchmark's budgeted costs by at most
+    0.001 for 60% more what-if time; and, 2026-12-07, every other order of a 2-3 column key
+    as a variant: the greedy took reorders that saved more at once and blocked better pairs
+    later, 0.123 -> 0.133 on the OLTP benchmark. The benchmark's exhaustive search puts the
+    rest in candidates this pick never sees, not in its order.)"""
 
     def __init__(
         self,
@@ -68,8 +69,11 @@ class _Picker:
         max_indexes: int | None,
         max_size: int | None,
         min_gain: float = MIN_GAIN,
+        *,
+        per_byte: bool = False,
     ) -> None:
         self.coster = coster
+        self.per_byte = per_byte
         self.max_indexes = max_indexes
         self.max_size = max_size
         self.min_gain = min_gain
@@ -123,12 +127,20 @@ class _Picker:
                     continue
                 self.over.pop(id(suggestion), None)
                 top = gains[id(suggestion)] = max(f[0] for f in fits)
-                gain, _, variant, trial = min(
-                    (f for f in fits if f[0] >= top - MIN_GAIN * total), key=lambda f: f[1]
-                )
-                if best is None or gain > best[0]:
-                    best = (gain, suggestion, variant, trial)
-            if best is None or best[0] / total < self.min_gain:
+                if self.per_byte:  # the variant that saves most per byte, of those that pay
+                    paying = [f for f in fits if f[0] >= self.min_gain * total]
+                    if not paying:
+                        continue
+                    gain, _, variant, trial = max(paying, key=lambda f: f[0] / max(f[1], 1))
+                    rank = gain / max(self.size(variant), 1)
+                else:  # the smallest variant that saves within MIN_GAIN of its best one
+                    gain, _, variant, trial = min(
+                        (f for f in fits if f[0] >= top - MIN_GAIN * total), key=lambda f: f[1]
+                    )
+                    rank = gain
+                if best is None or rank > best[0]:
+                    best = (rank, suggestion, variant, trial)
+            if best is None or (total - sum(best[3].values())) / total < self.min_gain:
                 break
             if self.max_indexes is not None and len(self.chosen) >= self.max_indexes:
                 for suggestion in remaining:
@@ -141,6 +153,9 @@ class _Picker:
             self.chosen.append(pick)
             self.taken[id(pick)] = variant
             remaining.remove(pick)
+
+    def apply(self) -> None:
+        """Make each pick the variant chosen for it, saying why (after :meth:`run`)."""
         for pick in self.chosen:
             variant = self.taken[id(pick)]
             whole = pick.candidate
@@ -160,6 +175,30 @@ class _Picker:
                     why = f"under --max-size, {why}"
 
             _narrow(pick, variant, why)
+
+
+def pick(
+    coster: Coster,
+    base: dict[str, float],
+    suggestions: list[Suggestion],
+    max_indexes: int | None,
+    max_size: int | None,
+    min_gain: float = MIN_GAIN,
+) -> _Picker:
+    """The what-if pick, applied to ``suggestions``. Under a size budget two greedy orders
+    run and the set that costs less wins: by saving (the large index that removes the most
+    cost first), and by saving per byte among the picks that pay ``min_gain`` (Extend's
+    order: at a tight budget, three narrow indexes may beat one wide one). The second mostly
+    re-uses the first's costs (the coster caches each statement per index subset)."""
+    first = _Picker(coster, base, max_indexes, max_size, min_gain)
+    first.run(suggestions)
+    if max_size is not None:
+        other = _Picker(coster, base, max_indexes, max_size, min_gain, per_byte=True)
+        other.run(suggestions)
+        if sum(other.current.values()) < sum(first.current.values()):
+            first = other
+    first.apply()
+    return first
 
 
 def _wider(candidate: Candidate, covers: dict[str, tuple[str, ...]]) -> list[Candidate]:

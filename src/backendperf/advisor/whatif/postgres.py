@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backendperf.advisor.whatif.base import samples as workload_samples
-from backendperf.advisor.whatif.pick import _Picker, _slim
+from backendperf.advisor.whatif.pick import _slim, pick
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -296,8 +296,7 @@ def _greedy(
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
     coster = _Coster(conn, method, ns, [statements[f] for f in relevant])
     base = coster.costs([])
-    picker = _Picker(coster, base, *budget)
-    picker.run(suggestions)
+    picker = pick(coster, base, suggestions, *budget)
     chosen, current, over = picker.chosen, picker.current, picker.over
     current = _slim(coster, chosen, current)
     for suggestion in suggestions:
