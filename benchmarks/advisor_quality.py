@@ -44,11 +44,13 @@ indexes, their total size (hypopg_relation_size), and the run time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import math
 import pathlib
 import random
 import re
+import sys
 import tempfile
 import time
 import uuid
@@ -306,6 +308,123 @@ PGBENCH: Q = [
 ]
 
 
+TPCH_DDL = """
+CREATE TABLE region (r_regionkey int PRIMARY KEY, r_name char(25) NOT NULL, r_comment varchar(152));
+CREATE TABLE nation (n_nationkey int PRIMARY KEY, n_name char(25) NOT NULL,
+  n_regionkey int NOT NULL REFERENCES region, n_comment varchar(152));
+CREATE TABLE part (p_partkey int PRIMARY KEY, p_name varchar(55) NOT NULL, p_mfgr char(25) NOT NULL,
+  p_brand char(10) NOT NULL, p_type varchar(25) NOT NULL, p_size int NOT NULL,
+  p_container char(10) NOT NULL, p_retailprice numeric(15,2) NOT NULL, p_comment varchar(23) NOT NULL);
+CREATE TABLE supplier (s_suppkey int PRIMARY KEY, s_name char(25) NOT NULL, s_address varchar(40) NOT NULL,
+  s_nationkey int NOT NULL REFERENCES nation, s_phone char(15) NOT NULL,
+  s_acctbal numeric(15,2) NOT NULL, s_comment varchar(101) NOT NULL);
+CREATE TABLE partsupp (ps_partkey int NOT NULL REFERENCES part, ps_suppkey int NOT NULL REFERENCES supplier,
+  ps_availqty int NOT NULL, ps_supplycost numeric(15,2) NOT NULL, ps_comment varchar(199) NOT NULL,
+  PRIMARY KEY (ps_partkey, ps_suppkey));
+CREATE TABLE customer (c_custkey int PRIMARY KEY, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL,
+  c_nationkey int NOT NULL REFERENCES nation, c_phone char(15) NOT NULL,
+  c_acctbal numeric(15,2) NOT NULL, c_mktsegment char(10) NOT NULL, c_comment varchar(117) NOT NULL);
+CREATE TABLE orders (o_orderkey int PRIMARY KEY, o_custkey int NOT NULL REFERENCES customer,
+  o_orderstatus char(1) NOT NULL, o_totalprice numeric(15,2) NOT NULL, o_orderdate date NOT NULL,
+  o_orderpriority char(15) NOT NULL, o_clerk char(15) NOT NULL, o_shippriority int NOT NULL,
+  o_comment varchar(79) NOT NULL);
+CREATE TABLE lineitem (l_orderkey int NOT NULL REFERENCES orders, l_partkey int NOT NULL,
+  l_suppkey int NOT NULL, l_linenumber int NOT NULL, l_quantity numeric(15,2) NOT NULL,
+  l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL,
+  l_tax numeric(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL,
+  l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL,
+  l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL, l_comment varchar(44) NOT NULL,
+  PRIMARY KEY (l_orderkey, l_linenumber));
+"""
+"""The TPC-H schema (specification 3.0.1, section 1.4) with its primary keys (and the foreign
+keys declared, which PostgreSQL does not index): what a deployment starts from."""
+
+TPCH_QUERIES = [
+    # Q1 pricing summary
+    "select l_returnflag, l_linestatus, sum(l_quantity) as sum_qty, sum(l_extendedprice) as sum_base_price, sum(l_extendedprice * (1 - l_discount)) as sum_disc_price, sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) as sum_charge, avg(l_quantity) as avg_qty, avg(l_extendedprice) as avg_price, avg(l_discount) as avg_disc, count(*) as count_order from lineitem where l_shipdate <= date '1998-12-01' - interval '90' day group by l_returnflag, l_linestatus order by l_returnflag, l_linestatus",
+    # Q2 minimum cost supplier
+    "select s_acctbal, s_name, n_name, p_partkey, p_mfgr, s_address, s_phone, s_comment from part, supplier, partsupp, nation, region where p_partkey = ps_partkey and s_suppkey = ps_suppkey and p_size = 15 and p_type like '%BRASS' and s_nationkey = n_nationkey and n_regionkey = r_regionkey and r_name = 'EUROPE' and ps_supplycost = (select min(ps_supplycost) from partsupp, supplier, nation, region where p_partkey = ps_partkey and s_suppkey = ps_suppkey and s_nationkey = n_nationkey and n_regionkey = r_regionkey and r_name = 'EUROPE') order by s_acctbal desc, n_name, s_name, p_partkey limit 100",
+    # Q3 shipping priority
+    "select l_orderkey, sum(l_extendedprice * (1 - l_discount)) as revenue, o_orderdate, o_shippriority from customer, orders, lineitem where c_mktsegment = 'BUILDING' and c_custkey = o_custkey and l_orderkey = o_orderkey and o_orderdate < date '1995-03-15' and l_shipdate > date '1995-03-15' group by l_orderkey, o_orderdate, o_shippriority order by revenue desc, o_orderdate limit 10",
+    # Q4 order priority checking
+    "select o_orderpriority, count(*) as order_count from orders where o_orderdate >= date '1993-07-01' and o_orderdate < date '1993-07-01' + interval '3' month and exists (select * from lineitem where l_orderkey = o_orderkey and l_commitdate < l_receiptdate) group by o_orderpriority order by o_orderpriority",
+    # Q5 local supplier volume
+    "select n_name, sum(l_extendedprice * (1 - l_discount)) as revenue from customer, orders, lineitem, supplier, nation, region where c_custkey = o_custkey and l_orderkey = o_orderkey and l_suppkey = s_suppkey and c_nationkey = s_nationkey and s_nationkey = n_nationkey and n_regionkey = r_regionkey and r_name = 'ASIA' and o_orderdate >= date '1994-01-01' and o_orderdate < date '1994-01-01' + interval '1' year group by n_name order by revenue desc",
+    # Q6 forecasting revenue change
+    "select sum(l_extendedprice * l_discount) as revenue from lineitem where l_shipdate >= date '1994-01-01' and l_shipdate < date '1994-01-01' + interval '1' year and l_discount between 0.06 - 0.01 and 0.06 + 0.01 and l_quantity < 24",
+    # Q7 volume shipping
+    "select supp_nation, cust_nation, l_year, sum(volume) as revenue from (select n1.n_name as supp_nation, n2.n_name as cust_nation, extract(year from l_shipdate) as l_year, l_extendedprice * (1 - l_discount) as volume from supplier, lineitem, orders, customer, nation n1, nation n2 where s_suppkey = l_suppkey and o_orderkey = l_orderkey and c_custkey = o_custkey and s_nationkey = n1.n_nationkey and c_nationkey = n2.n_nationkey and ((n1.n_name = 'FRANCE' and n2.n_name = 'GERMANY') or (n1.n_name = 'GERMANY' and n2.n_name = 'FRANCE')) and l_shipdate between date '1995-01-01' and date '1996-12-31') as shipping group by supp_nation, cust_nation, l_year order by supp_nation, cust_nation, l_year",
+    # Q8 national market share
+    "select o_year, sum(case when nation = 'BRAZIL' then volume else 0 end) / sum(volume) as mkt_share from (select extract(year from o_orderdate) as o_year, l_extendedprice * (1 - l_discount) as volume, n2.n_name as nation from part, supplier, lineitem, orders, customer, nation n1, nation n2, region where p_partkey = l_partkey and s_suppkey = l_suppkey and l_orderkey = o_orderkey and o_custkey = c_custkey and c_nationkey = n1.n_nationkey and n1.n_regionkey = r_regionkey and r_name = 'AMERICA' and s_nationkey = n2.n_nationkey and o_orderdate between date '1995-01-01' and date '1996-12-31' and p_type = 'ECONOMY ANODIZED STEEL') as all_nations group by o_year order by o_year",
+    # Q9 product type profit measure
+    "select nation, o_year, sum(amount) as sum_profit from (select n_name as nation, extract(year from o_orderdate) as o_year, l_extendedprice * (1 - l_discount) - ps_supplycost * l_quantity as amount from part, supplier, lineitem, partsupp, orders, nation where s_suppkey = l_suppkey and ps_suppkey = l_suppkey and ps_partkey = l_partkey and p_partkey = l_partkey and o_orderkey = l_orderkey and s_nationkey = n_nationkey and p_name like '%green%') as profit group by nation, o_year order by nation, o_year desc",
+    # Q10 returned item reporting
+    "select c_custkey, c_name, sum(l_extendedprice * (1 - l_discount)) as revenue, c_acctbal, n_name, c_address, c_phone, c_comment from customer, orders, lineitem, nation where c_custkey = o_custkey and l_orderkey = o_orderkey and o_orderdate >= date '1993-10-01' and o_orderdate < date '1993-10-01' + interval '3' month and l_returnflag = 'R' and c_nationkey = n_nationkey group by c_custkey, c_name, c_acctbal, c_phone, n_name, c_address, c_comment order by revenue desc limit 20",
+    # Q11 important stock identification
+    "select ps_partkey, sum(ps_supplycost * ps_availqty) as value from partsupp, supplier, nation where ps_suppkey = s_suppkey and s_nationkey = n_nationkey and n_name = 'GERMANY' group by ps_partkey having sum(ps_supplycost * ps_availqty) > (select sum(ps_supplycost * ps_availqty) * 0.0001 from partsupp, supplier, nation where ps_suppkey = s_suppkey and s_nationkey = n_nationkey and n_name = 'GERMANY') order by value desc",
+    # Q12 shipping modes and order priority
+    "select l_shipmode, sum(case when o_orderpriority = '1-URGENT' or o_orderpriority = '2-HIGH' then 1 else 0 end) as high_line_count, sum(case when o_orderpriority <> '1-URGENT' and o_orderpriority <> '2-HIGH' then 1 else 0 end) as low_line_count from orders, lineitem where o_orderkey = l_orderkey and l_shipmode in ('MAIL', 'SHIP') and l_commitdate < l_receiptdate and l_shipdate < l_commitdate and l_receiptdate >= date '1994-01-01' and l_receiptdate < date '1994-01-01' + interval '1' year group by l_shipmode order by l_shipmode",
+    # Q13 customer distribution
+    "select c_count, count(*) as custdist from (select c_custkey, count(o_orderkey) as c_count from customer left outer join orders on c_custkey = o_custkey and o_comment not like '%special%requests%' group by c_custkey) as c_orders group by c_count order by custdist desc, c_count desc",
+    # Q14 promotion effect
+    "select 100.00 * sum(case when p_type like 'PROMO%' then l_extendedprice * (1 - l_discount) else 0 end) / sum(l_extendedprice * (1 - l_discount)) as promo_revenue from lineitem, part where l_partkey = p_partkey and l_shipdate >= date '1995-09-01' and l_shipdate < date '1995-09-01' + interval '1' month",
+    # Q15 top supplier (the view of the specification as a CTE: no DDL in the workload)
+    "with revenue0 as (select l_suppkey as supplier_no, sum(l_extendedprice * (1 - l_discount)) as total_revenue from lineitem where l_shipdate >= date '1996-01-01' and l_shipdate < date '1996-01-01' + interval '3' month group by l_suppkey) select s_suppkey, s_name, s_address, s_phone, total_revenue from supplier, revenue0 where s_suppkey = supplier_no and total_revenue = (select max(total_revenue) from revenue0) order by s_suppkey",
+    # Q16 parts/supplier relationship
+    "select p_brand, p_type, p_size, count(distinct ps_suppkey) as supplier_cnt from partsupp, part where p_partkey = ps_partkey and p_brand <> 'Brand#45' and p_type not like 'MEDIUM POLISHED%' and p_size in (49, 14, 23, 45, 19, 3, 36, 9) and ps_suppkey not in (select s_suppkey from supplier where s_comment like '%Customer%Complaints%') group by p_brand, p_type, p_size order by supplier_cnt desc, p_brand, p_type, p_size",
+    # Q17 small-quantity-order revenue
+    "select sum(l_extendedprice) / 7.0 as avg_yearly from lineitem, part where p_partkey = l_partkey and p_brand = 'Brand#23' and p_container = 'MED BOX' and l_quantity < (select 0.2 * avg(l_quantity) from lineitem where l_partkey = p_partkey)",
+    # Q18 large volume customer
+    "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity) from customer, orders, lineitem where o_orderkey in (select l_orderkey from lineitem group by l_orderkey having sum(l_quantity) > 300) and c_custkey = o_custkey and o_orderkey = l_orderkey group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice order by o_totalprice desc, o_orderdate limit 100",
+    # Q19 discounted revenue
+    "select sum(l_extendedprice * (1 - l_discount)) as revenue from lineitem, part where (p_partkey = l_partkey and p_brand = 'Brand#12' and p_container in ('SM CASE', 'SM BOX', 'SM PACK', 'SM PKG') and l_quantity >= 1 and l_quantity <= 1 + 10 and p_size between 1 and 5 and l_shipmode in ('AIR', 'AIR REG') and l_shipinstruct = 'DELIVER IN PERSON') or (p_partkey = l_partkey and p_brand = 'Brand#23' and p_container in ('MED BAG', 'MED BOX', 'MED PKG', 'MED PACK') and l_quantity >= 10 and l_quantity <= 10 + 10 and p_size between 1 and 10 and l_shipmode in ('AIR', 'AIR REG') and l_shipinstruct = 'DELIVER IN PERSON') or (p_partkey = l_partkey and p_brand = 'Brand#34' and p_container in ('LG CASE', 'LG BOX', 'LG PACK', 'LG PKG') and l_quantity >= 20 and l_quantity <= 20 + 10 and p_size between 1 and 15 and l_shipmode in ('AIR', 'AIR REG') and l_shipinstruct = 'DELIVER IN PERSON')",
+    # Q20 potential part promotion
+    "select s_name, s_address from supplier, nation where s_suppkey in (select ps_suppkey from partsupp where ps_partkey in (select p_partkey from part where p_name like 'forest%') and ps_availqty > (select 0.5 * sum(l_quantity) from lineitem where l_partkey = ps_partkey and l_suppkey = ps_suppkey and l_shipdate >= date '1994-01-01' and l_shipdate < date '1994-01-01' + interval '1' year)) and s_nationkey = n_nationkey and n_name = 'CANADA' order by s_name",
+    # Q21 suppliers who kept orders waiting
+    "select s_name, count(*) as numwait from supplier, lineitem l1, orders, nation where s_suppkey = l1.l_suppkey and o_orderkey = l1.l_orderkey and o_orderstatus = 'F' and l1.l_receiptdate > l1.l_commitdate and exists (select * from lineitem l2 where l2.l_orderkey = l1.l_orderkey and l2.l_suppkey <> l1.l_suppkey) and not exists (select * from lineitem l3 where l3.l_orderkey = l1.l_orderkey and l3.l_suppkey <> l1.l_suppkey and l3.l_receiptdate > l3.l_commitdate) and s_nationkey = n_nationkey and n_name = 'SAUDI ARABIA' group by s_name order by numwait desc, s_name limit 100",
+    # Q22 global sales opportunity
+    "select cntrycode, count(*) as numcust, sum(c_acctbal) as totacctbal from (select substring(c_phone from 1 for 2) as cntrycode, c_acctbal from customer where substring(c_phone from 1 for 2) in ('13', '31', '23', '29', '30', '18', '17') and c_acctbal > (select avg(c_acctbal) from customer where c_acctbal > 0.00 and substring(c_phone from 1 for 2) in ('13', '31', '23', '29', '30', '18', '17')) and not exists (select * from orders where o_custkey = c_custkey)) as custsale group by cntrycode order by cntrycode",
+]
+"""The 22 TPC-H queries (specification 3.0.1, section 2.4) with the specification's
+validation parameters, in PostgreSQL's syntax."""
+
+TPCH: Q = [(sql, lambda r: None) for sql in TPCH_QUERIES]
+TPCH_TIMEOUT_MS = 20_000
+"""statement_timeout for the TPC-H run: without indexes Q17 and Q20 run for hours at SF1
+(a correlated subquery per part); they are logged as cancelled, as in production."""
+
+
+def tpch_init(db: str, scale: float) -> str:
+    """TPC-H at ``scale`` (tpchgen-cli, the Rust port of dbgen) loaded into ``db``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("tpchgen-cli") or str(pathlib.Path(sys.executable).parent / "tpchgen-cli")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([exe, "csv", "-s", str(scale), "-o", tmp], check=True, capture_output=True)
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(TPCH_DDL)
+            for table in (
+                "region",
+                "nation",
+                "part",
+                "supplier",
+                "partsupp",
+                "customer",
+                "orders",
+                "lineitem",
+            ):
+                with (
+                    conn.cursor().copy(
+                        f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)"
+                    ) as copy,
+                    open(pathlib.Path(tmp) / f"{table}.csv", "rb") as fh,
+                ):
+                    while chunk := fh.read(1 << 20):
+                        copy.write(chunk)
+    return TPCH_DDL
+
+
 def create_database(url: str) -> str:
     name = f"bp_quality_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
@@ -319,7 +438,9 @@ def drop_database(url: str, admin: str) -> None:
 
 
 def run_logged(url: str, queries: Q, rounds: int, log: pathlib.Path) -> None:
-    """Run the statements with our session's statements logged; keep those log lines."""
+    """Run the statements with our session's statements logged; keep those log lines. A
+    statement cancelled by the database's ``statement_timeout`` is logged as such (an
+    ``ERROR`` with its ``STATEMENT``), as in production."""
     rnd = random.Random(7)
     start = SERVER_LOG.stat().st_size
     with psycopg.connect(url, autocommit=True) as conn:
@@ -327,7 +448,8 @@ def run_logged(url: str, queries: Q, rounds: int, log: pathlib.Path) -> None:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         for _ in range(rounds):
             for sql, params in queries:
-                conn.execute(sql, params(rnd))
+                with contextlib.suppress(psycopg.errors.QueryCanceled):
+                    conn.execute(sql, params(rnd))
         conn.execute("RESET log_min_duration_statement")
     time.sleep(0.5)
     lines = SERVER_LOG.read_bytes()[start:].decode().splitlines(keepends=True)
@@ -478,12 +600,13 @@ def greedy_baseline(
                 cands.add(f"CREATE INDEX ON {t.table} ({c})")
             for a, b in itertools.permutations(cols, 2):
                 cands.add(f"CREATE INDEX ON {t.table} ({a}, {b})")
+    whatif = WhatIf(conn, statements, schema)  # the same costs as workload_cost, cached
     chosen: list[str] = []
-    current, _ = workload_cost(conn, statements, [])
+    current = whatif.cost([])
     while len(chosen) < 10:
         best = None
         for c in sorted(cands - set(chosen)):
-            cost, _ = workload_cost(conn, statements, [*chosen, c])
+            cost = whatif.cost([*chosen, c])
             if best is None or cost < best[0]:
                 best = (cost, c)
         if best is None or (current - best[0]) / current < 0.01:
@@ -505,7 +628,11 @@ class WhatIf:
     def __init__(self, conn: Any, statements: list[tuple[str, int]], schema: Schema) -> None:
         self.conn = conn
         self.statements = statements
-        self.tables = [set(extract(sql, schema).tables) for sql, _ in statements]
+        # the tables each statement reads (None: unknown, so every index is relevant)
+        self.tables: list[set[str] | None] = []
+        for sql, _ in statements:
+            use = extract(sql, schema)
+            self.tables.append(None if use.error or not use.tables else set(use.tables))
         self.cache: dict[tuple[int, frozenset[str]], float] = {}
         self.sizes: dict[str, int] = {}
         self.calls = 0
@@ -528,7 +655,7 @@ class WhatIf:
         todo: dict[frozenset[str], list[int]] = {}
         keys = []
         for i, tables in enumerate(self.tables):
-            relevant = frozenset(d for d, t in on.items() if t in tables)
+            relevant = frozenset(d for d, t in on.items() if tables is None or t in tables)
             keys.append((i, relevant))
             if (i, relevant) not in self.cache:
                 todo.setdefault(relevant, []).append(i)
@@ -616,20 +743,32 @@ def extend_reference(
     return list(config.values())
 
 
+def scored(
+    conn: Any, statements: list[tuple[str, int]], before: list[float], indexes: list[str]
+) -> tuple[str, int]:
+    """``"relative cost | geo-mean ratio"`` cells of ``indexes`` against no index (``before``:
+    each statement's cost then), and their total size: the relative workload cost and the
+    geometric mean of per-statement cost ratios, Kossmann et al.'s two measures."""
+    costs, size = statement_costs(conn, statements, indexes)
+    ratios = [a / b for a, b in zip(costs, before, strict=True) if b > 0]
+    geo = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
+    return f"{sum(costs) / sum(before):.3f} | {geo:.3f}", size
+
+
 def table_rows(
     conn: Any,
     name: str,
     statements: list[tuple[str, int]],
-    base: float,
+    before: list[float],
     advices: list[tuple[str, list[str], float]],
 ) -> list[str]:
-    """The main table's rows: each advice's relative cost, count, size and run time."""
+    """The main table's rows: each advice's relative cost, geo-mean ratio, count, size and
+    run time."""
     out = []
     for label, indexes, seconds in advices:
-        cost, size = workload_cost(conn, statements, indexes)
+        cells, size = scored(conn, statements, before, indexes)
         out.append(
-            f"| {name} | {label} | {cost / base:.3f} | {len(indexes)} | "
-            f"{size / 1e6:.1f} | {seconds:.2f} |"
+            f"| {name} | {label} | {cells} | {len(indexes)} | {size / 1e6:.1f} | {seconds:.2f} |"
         )
     return out
 
@@ -638,34 +777,79 @@ BUDGETS = (0.5, 1.0, 2.0)
 """Storage budgets of the curve, as shares of the greedy baseline's total index size."""
 
 
+def single_column_baseline(
+    conn: Any, schema: Schema, statements: list[tuple[str, int]]
+) -> list[str]:
+    """Supabase's index_advisor approach: for each statement, a hypothetical single-column
+    index on every column it filters, joins, sorts or groups by, all at once; the ones its
+    plan uses are recommended (the union over the workload)."""
+    used: set[str] = set()
+    for sql, _ in statements:
+        cols: set[tuple[str, str]] = set()
+        for t in extract(sql, schema).tables.values():
+            table = schema.tables.get(t.table)
+            for c in [*t.equality, *t.ranges, *t.joins, *(c for c, _ in t.order_by), *t.group_by]:
+                if table is not None and c in table.columns:
+                    cols.add((t.table, c))
+        if not cols:
+            continue
+        conn.execute("SELECT hypopg_reset()")
+        names = {}
+        for table, c in sorted(cols):
+            ddl = f"CREATE INDEX ON {table} ({c})"
+            oid = conn.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,)).fetchone()[
+                0
+            ]
+            name = conn.execute(
+                "SELECT index_name FROM hypopg_list_indexes WHERE indexrelid = %s", (oid,)
+            ).fetchone()[0]
+            names[name] = ddl
+        plan = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchone()[0][0]["Plan"]
+        stack = [plan]
+        while stack:
+            node = stack.pop()
+            if node.get("Index Name") in names:
+                used.add(names[node["Index Name"]])
+            stack.extend(node.get("Plans", []))
+    conn.execute("SELECT hypopg_reset()")
+    return sorted(used)
+
+
 def measure(
     name: str, url: str, ddl: str, log: pathlib.Path, curve: list[str], *, exhaustive: bool = True
 ) -> list[str]:
     workload = Workload.from_logs([log])
-    statements = [
-        (s.samples[0].bound(), s.count)
+    statements = [  # every call weighs, cancelled ones too (they ran for the timeout)
+        (s.samples[0].bound(), s.count + sum(s.cancelled.values()))
         for s in workload.stats.values()
         if s.samples and not s.normalized.startswith(("set ", "reset ", "select pg_backend_pid"))
     ]
     rows = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-        base, _ = workload_cost(conn, statements, [])
+        before, _ = statement_costs(conn, statements, [])
         t = time.perf_counter()
         offline = advise(workload, schema=Schema.from_ddl(ddl))
         t_offline = time.perf_counter() - t
         t = time.perf_counter()
         # as `advise --db URL --validate` does: twice the candidates, the budget in the what-if
-        validated = advise(workload, schema=Schema.from_url(url), max_indexes=20, min_share=0)
+        validated = advise(
+            workload, schema=Schema.from_url(url), max_indexes=20, min_share=0, whatif=True
+        )
         validate(validated, workload, url, max_indexes=10)
         t_valid = time.perf_counter() - t
         t = time.perf_counter()
         greedy = greedy_baseline(conn, workload, Schema.from_url(url), statements)
         t_greedy = time.perf_counter() - t
+        t = time.perf_counter()
+        single = single_column_baseline(conn, Schema.from_url(url), statements)
+        t_single = time.perf_counter() - t
         # the baseline's own budget: as many indexes, as many bytes (--max-indexes, --max-size)
         _, greedy_size = workload_cost(conn, statements, greedy)
         t = time.perf_counter()
-        budgeted = advise(workload, schema=Schema.from_url(url), max_indexes=20, min_share=0)
+        budgeted = advise(
+            workload, schema=Schema.from_url(url), max_indexes=20, min_share=0, whatif=True
+        )
         validate(budgeted, workload, url, max_indexes=len(greedy), max_size=greedy_size)
         t_budget = time.perf_counter() - t
         # the storage-budget curve: ours and Extend at the same budgets (shares of the
@@ -677,7 +861,9 @@ def measure(
             ext = extend_reference(whatif, workload, Schema.from_url(url), budget)
             t_ext = time.perf_counter() - t
             t = time.perf_counter()
-            ours = advise(workload, schema=Schema.from_url(url), max_indexes=20, min_share=0)
+            ours = advise(
+                workload, schema=Schema.from_url(url), max_indexes=20, min_share=0, whatif=True
+            )
             validate(ours, workload, url, max_size=budget)
             t_ours = time.perf_counter() - t
             for label, indexes, seconds, calls in (
@@ -689,9 +875,9 @@ def measure(
                 ),
                 ("Extend (reference)", ext, t_ext, whatif.calls),
             ):
-                cost, size = workload_cost(conn, statements, indexes)
+                cells, size = scored(conn, statements, before, indexes)
                 curve.append(
-                    f"| {name} | {share:g}x = {budget / 1e6:.1f} MB | {label} | {cost / base:.3f} | "
+                    f"| {name} | {share:g}x = {budget / 1e6:.1f} MB | {label} | {cells} | "
                     f"{len(indexes)} | {size / 1e6:.1f} | {seconds:.2f} | {calls or 'n/a'} |"
                 )
                 for index in indexes:
@@ -713,9 +899,10 @@ def measure(
                 t_budget,
             ),
             ("greedy what-if baseline (1-2 cols)", greedy, t_greedy),
+            ("single-column what-if baseline (index_advisor)", single, t_single),
         ]
         if not exhaustive:
-            return rows + table_rows(conn, name, statements, base, advices)
+            return rows + table_rows(conn, name, statements, before, advices)
         everything = candidate_pool(workload, Schema.from_url(url), 3)
         everything |= {plain(s.candidate) for s in offline.indexes if s.candidate}
         everything |= {plain(s.candidate) for s in validated.indexes if s.candidate}
@@ -727,16 +914,17 @@ def measure(
         advices.append(
             (f"lower bound: all {len(everything)} candidates at once", sorted(everything), 0.0)
         )
-        rows += table_rows(conn, name, statements, base, advices)
+        rows += table_rows(conn, name, statements, before, advices)
         label = (
             f"best possible at the baseline's budget ({len(everything | partial)} candidates, "
             "exhaustive)"
         )
         if best is None:
-            rows.append(f"| {name} | {label} | too many sets to search | n/a | n/a | n/a |")
+            rows.append(f"| {name} | {label} | too many sets to search | | n/a | n/a | n/a |")
         else:
+            cells, _ = scored(conn, statements, before, best[1])
             rows.append(
-                f"| {name} | {label} | {best[0] / base:.3f} | {len(best[1])} | "
+                f"| {name} | {label} | {cells} | {len(best[1])} | "
                 f"{best[2] / 1e6:.1f} | {t_best:.2f} |"
             )
             for index in best[1]:
@@ -774,11 +962,17 @@ def main() -> None:
     parser.add_argument(
         "--no-exhaustive", action="store_true", help="skip the best-possible search (slow)"
     )
+    parser.add_argument(
+        "--tpch-sf",
+        type=float,
+        default=1.0,
+        help="TPC-H scale factor (tpchgen-cli; 0: no TPC-H workload)",
+    )
     args = parser.parse_args()
     curve: list[str] = []
     header = [
-        "| workload | advice | relative cost | indexes | size MB | seconds |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| workload | advice | relative cost | geo-mean ratio | indexes | size MB | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows: list[str] = []
     tmp = pathlib.Path(tempfile.mkdtemp())
@@ -789,6 +983,15 @@ def main() -> None:
         ("saas (multi-tenant, 1M tickets)", [SAAS_DDL, SAAS_DATA], SAAS, 10),
         ("pgbench (negative control)", pgbench_init, PGBENCH, 50),
     ]
+    if args.tpch_sf:
+        workloads.append(
+            (
+                f"tpch (SF{args.tpch_sf:g}, 22 queries)",
+                lambda db: tpch_init(db, args.tpch_sf),
+                TPCH,
+                1,
+            )
+        )
     for name, setup, queries, rounds in workloads:
         if args.only and not any(name.startswith(o) for o in args.only):
             continue
@@ -803,17 +1006,25 @@ def main() -> None:
                 ddl = setup[0]
             with psycopg.connect(db, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a live database
+                if queries is TPCH:  # the server setting the advisor can read (--db)
+                    conn.execute(
+                        f"ALTER DATABASE {db.rsplit('/', 1)[1]} "
+                        f"SET statement_timeout = {TPCH_TIMEOUT_MS}"
+                    )
             log = tmp / f"{name.split()[0]}.log"
             run_logged(db, queries, rounds, log)
-            rows += measure(name, db, ddl, log, curve, exhaustive=not args.no_exhaustive)
+            # TPC-H: 3-column permutations of 22 queries' columns are too many to cost alone
+            exhaustive = not args.no_exhaustive and queries is not TPCH
+            rows += measure(name, db, ddl, log, curve, exhaustive=exhaustive)
         finally:
             drop_database(db, args.url)
     print("\n".join(header + rows))
     print()
     print(
-        "| workload | storage budget | advice | relative cost | indexes | size MB | seconds | what-if calls |"
+        "| workload | storage budget | advice | relative cost | geo-mean ratio | indexes "
+        "| size MB | seconds | what-if calls |"
     )
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(curve))
 
 

@@ -156,6 +156,7 @@ def _advise(args: argparse.Namespace) -> int:
         # with what-if plans --min-share applies to what they say an index saves, not as a
         # filter on logged time before anything is costed
         min_share=0.0 if whatif else args.min_share / 100,
+        whatif=whatif,
     )
     if args.validate:
         from backendperf.advisor.whatif import validate

@@ -513,13 +513,45 @@ def test_what_if_costs_only_statements_an_index_can_change() -> None:
 
     real = {"orders", "users"}
     join = "SELECT u.name FROM orders o JOIN Users u ON u.id = o.user_id WHERE o.total > 5"
-    assert _tables_of(join, real) == {"orders", "users"}
+    assert _tables_of(join, real)[0] == {"orders", "users"}
     cte = "WITH recent AS (SELECT * FROM orders) SELECT * FROM recent WHERE user_id = 1"
-    assert _tables_of(cte, real) == {"orders"}
-    assert _tables_of("UPDATE public.orders SET total = 1 WHERE id = $1", real) == {"orders"}
-    assert _tables_of("SELECT * FROM order_totals WHERE user_id = 1", real) is None  # a view
-    assert _tables_of("SELECT * FROM generate_series(1, 3)", real) is None
-    assert _tables_of("SELEC nonsense ((", real) is None
+    assert _tables_of(cte, real)[0] == {"orders"}
+    assert _tables_of("UPDATE public.orders SET total = 1 WHERE id = $1", real)[0] == {"orders"}
+    assert _tables_of("SELECT * FROM order_totals WHERE user_id = 1", real)[0] is None  # a view
+    assert _tables_of("SELECT * FROM generate_series(1, 3)", real)[0] is None
+    assert _tables_of("SELEC nonsense ((", real) == (None, None)
+
+
+def test_what_if_costs_only_statements_that_mention_the_leading_column() -> None:
+    """A B-tree index can change a plan only where the statement mentions its leading column
+    (PostgreSQL 15 has no skip scan), or where it holds every column the statement reads of
+    its table (an index-only scan of the whole index, count(*) included). ``SELECT *``, an
+    expression index, or a table two schemas share: it may change the plan."""
+    from backendperf.advisor.candidates import Candidate
+    from backendperf.advisor.whatif.postgres import _Coster, _Statement, _tables_of
+
+    real = {"orders", "users"}
+    columns = {"orders": frozenset({"id", "user_id", "status", "total"}), "users": None}
+    coster = _Coster(None, "hypopg", "", [], columns)
+
+    def may(sql: str, index: Candidate) -> bool:
+        statement = _Statement("f", sql, 1)
+        statement.tables, statement.columns = _tables_of(sql, real)
+        return coster._may_change(statement, index.table, index)
+
+    by_status = "SELECT id, total FROM orders WHERE status = 'paid'"
+    assert may(by_status, Candidate("orders", ("status",)))
+    assert not may(by_status, Candidate("orders", ("user_id",)))
+    assert not may(by_status, Candidate("users", ("status",)))  # another table
+    # every column it reads of orders is in the index: an index-only scan may read it whole
+    assert may(by_status, Candidate("orders", ("user_id", "status"), include=("id", "total")))
+    assert may("SELECT count(*) FROM orders", Candidate("orders", ("user_id",)))
+    assert not may("SELECT count(*) FROM orders WHERE total > 5", Candidate("orders", ("user_id",)))
+    assert may("SELECT * FROM orders WHERE status = 'x'", Candidate("orders", ("user_id",)))
+    assert may(by_status, Candidate("orders", ("lower(status)",)))  # an expression
+    assert may(
+        "SELECT id FROM users WHERE name = 'a'", Candidate("users", ("email",))
+    )  # two schemas
 
 
 def test_covering_variants_what_if_tries() -> None:

@@ -35,7 +35,8 @@ from backendperf.advisor.usage import StatementUsage, extract
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from backendperf.advisor.schema import Schema
+    from backendperf.advisor.schema import Schema, Table
+    from backendperf.advisor.usage import TableUsage
     from backendperf.workload.workload import Workload
 
 __all__ = ["STAGES", "Query", "State", "advise"]
@@ -73,6 +74,9 @@ class Pick:
     size: int | None = None
     notes: list[str] = field(default_factory=list)
     replaces: list[str] = field(default_factory=list)
+    extra: bool = False
+    """A what-if candidate (:func:`single_columns`): outside ``max_indexes``, which ranks the
+    heuristic ones; the what-if pick decides whether it pays."""
 
 
 @dataclass(slots=True)
@@ -90,6 +94,8 @@ class State:
     basis: str = "time"
     """What a statement weighs: its logged ``time``, or, in a workload without durations (a
     ``.sql`` file, a general log, pg_stat_statements without timing), its ``calls``."""
+    whatif: bool = False
+    """The advice goes to a what-if pick: add the candidates only plans can rank."""
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -227,17 +233,20 @@ def prune(state: State) -> State:
             del state.picks[key]
             _none(state, pick, f"already served by {served.name} on {candidate.table}")
             continue
-        if len(candidate.columns) == 1 and candidate.where is None:
+        if (
+            len(candidate.columns) == 1
+            and candidate.where is None
+            and _few_values(table, candidate.columns[0])
+        ):
             col = table.column(candidate.columns[0])
             distinct = col.distinct(table.rows) if col is not None else None
-            if distinct is not None and distinct < LOW_SELECTIVITY and (table.rows or 0) > 1000:
-                del state.picks[key]
-                _none(
-                    state,
-                    pick,
-                    f"{candidate.table}.{candidate.columns[0]} has only {distinct:.0f} "
-                    "distinct values: an index would not be used",
-                )
+            del state.picks[key]
+            _none(
+                state,
+                pick,
+                f"{candidate.table}.{candidate.columns[0]} has only {distinct:.0f} "
+                "distinct values: an index would not be used",
+            )
     return state
 
 
@@ -284,6 +293,52 @@ def merge(state: State) -> State:
         kept = _fold(kept, same_key)
     state.picks = {p.candidate.key: p for p in kept}
     return state
+
+
+def _indexable(use: TableUsage, table: Table) -> list[str]:
+    """The columns of ``table`` an index key could use for ``use``: equality, range, join,
+    sort and group columns, in that order, once each."""
+    named = [*use.equality, *use.ranges, *use.joins, *(c for c, _ in use.order_by), *use.group_by]
+    return [c for c in dict.fromkeys(named) if c in table.columns]
+
+
+def single_columns(state: State) -> State:
+    """For a what-if pick (``state.whatif``): a single-column candidate on every column a
+    statement filters, joins, sorts or groups a table by, unless an index leads with it
+    already, as Extend's search starts (Schlosser et al., 2019). The heuristics write one
+    key per table access; the plans can tell when two narrow indexes beat it, or serve
+    statements the heuristics gave none (a join column whose other side is not filtered)."""
+    if not state.whatif:
+        return state
+    for query in state.queries:
+        usage = query.usage
+        if usage is None or usage.error:
+            continue
+        for use in usage.tables.values():
+            table = state.schema.table(use.table)
+            if table is None:
+                continue
+            need = reads(use, table, None) if state.dialect == "postgresql" else None
+            for column in _indexable(use, table):
+                candidate = Candidate(use.table, (column,))
+                pick = state.picks.get(candidate.key)
+                if pick is None:
+                    if any(ix.columns[:1] == (column,) for ix in table.indexes) or _few_values(
+                        table, column
+                    ):
+                        continue
+                    pick = state.picks[candidate.key] = Pick(candidate, extra=True)
+                pick.queries[query.fingerprint] = query
+                if need is not None and len(need - {column}) <= MAX_COVER:
+                    pick.covers[query.fingerprint] = tuple(sorted(need))
+    return state
+
+
+def _few_values(table: Table, column: str) -> bool:
+    """Whether the statistics say ``column`` has too few distinct values for an index alone."""
+    col = table.column(column)
+    distinct = col.distinct(table.rows) if col is not None else None
+    return distinct is not None and distinct < LOW_SELECTIVITY and (table.rows or 0) > 1000
 
 
 def _fold(picks: list[Pick], serves: Callable[[Candidate, Candidate], bool]) -> list[Pick]:
@@ -375,6 +430,8 @@ def select(state: State) -> State:
             f"below --min-share {state.min_share:.0%}, not worth its writes",
         )
     ranked = [p for p in ranked if p not in small]
+    extra = [p for p in ranked if p.extra]  # the what-if pick's own: not ranked here
+    ranked = [p for p in ranked if not p.extra]
     if state.max_indexes is not None:
         for pick in ranked[state.max_indexes :]:
             _none(
@@ -384,6 +441,7 @@ def select(state: State) -> State:
                 "indexes that serve more of the workload's time",
             )
         ranked = ranked[: state.max_indexes]
+    ranked += extra
     budget = state.max_size
     for pick in list(ranked):
         size = _estimated_size(state, pick.candidate)
@@ -434,6 +492,7 @@ def select(state: State) -> State:
                 ),
                 candidate=final,
                 covers=dict(pick.covers),
+                keys=_keys(pick, state),
                 size_bytes=pick.size,
                 statements=sorted(
                     ((q.normalized, q.total_ms / state.total_ms) for q in pick.queries.values()),
@@ -443,6 +502,20 @@ def select(state: State) -> State:
             )
         )
     return state
+
+
+def _keys(pick: Pick, state: State) -> tuple[str, ...]:
+    """The columns the statements ``pick`` serves filter, join, sort or group its table by:
+    what the what-if pick may add to its key (Extend's extension step)."""
+    table = state.schema.table(pick.candidate.table)
+    if table is None:
+        return ()
+    out: dict[str, None] = {}
+    for query in pick.queries.values():
+        use = query.usage.tables.get(pick.candidate.table) if query.usage else None
+        if use is not None:
+            out.update(dict.fromkeys(_indexable(use, table)))
+    return tuple(out)
 
 
 def _include(pick: Pick) -> tuple[str, ...]:
@@ -559,6 +632,7 @@ STAGES: tuple[Callable[[State], State], ...] = (
     generate,
     prune,
     merge,
+    single_columns,
     score,
     select,
     redundant,
@@ -611,13 +685,18 @@ def advise(
     min_share: float = MIN_SHARE,
     max_size: int | None = None,
     stages: tuple[Callable[[State], State], ...] = STAGES,
+    whatif: bool = False,
 ) -> Advice:
     """Index advice for ``workload`` over ``schema`` (offline: heuristics, no database).
 
     The dialect is the schema's unless given. For what-if validation against a live
-    PostgreSQL, pass the result to :func:`backendperf.advisor.whatif.validate`.
+    PostgreSQL, pass the result to :func:`backendperf.advisor.whatif.validate`, with
+    ``whatif=True`` here: the advice then also holds a single-column candidate for every
+    column the statements filter, join, sort or group by (outside ``max_indexes``), for the
+    what-if pick to try, to extend by a column, or to leave out.
     """
     state = State(workload, schema, dialect or schema.dialect, max_indexes, min_share, max_size)
+    state.whatif = whatif
     for stage in stages:
         state = stage(state)
     state.advice.summary = {

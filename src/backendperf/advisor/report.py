@@ -137,6 +137,9 @@ class Suggestion:
     """``(normalized statement, share of the workload's time)`` of the statements it serves."""
     why: Reason | None = None
     """The reason as data (``None``: read back from a report, where only its text is)."""
+    keys: tuple[str, ...] = ()
+    """The columns its statements filter, join, sort or group its table by: what what-if
+    validation may add to its key (Extend's extension step)."""
 
     def identity(self) -> tuple[str, tuple[str, ...], str | None]:
         """What makes two suggestions the same index (across runs)."""

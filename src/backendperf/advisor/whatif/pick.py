@@ -18,6 +18,8 @@ __all__ = ["MIN_GAIN", "Coster"]
 
 MIN_GAIN = 0.01
 """A pick must cut the workload's estimated cost by at least this share."""
+MAX_KEY: Final = 3
+"""The widest key the extension step builds (Kossmann et al. evaluate up to width 3)."""
 
 
 class Coster(Protocol):
@@ -98,7 +100,7 @@ class _Picker:
 
     def run(self, suggestions: list[Suggestion]) -> None:
         remaining = list(suggestions)
-        while remaining:
+        while True:
             best: tuple[float, Suggestion, Candidate, dict[str, float]] | None = None
             total = sum(self.current.values()) or 1.0
             used = self.used()
@@ -140,19 +142,50 @@ class _Picker:
                     rank = gain
                 if best is None or rank > best[0]:
                     best = (rank, suggestion, variant, trial)
-            if best is None or (total - sum(best[3].values())) / total < self.min_gain:
-                break
-            if self.max_indexes is not None and len(self.chosen) >= self.max_indexes:
+            full = self.max_indexes is not None and len(self.chosen) >= self.max_indexes
+            grow = self._extension(total, used)
+            if best is not None and (total - sum(best[3].values())) / total < self.min_gain:
+                best = None
+            if best is not None and full:
                 for suggestion in remaining:
                     if gains.get(id(suggestion), 0.0) / total >= self.min_gain:
                         self.over[id(suggestion)] = (
                             f"it pays, but --max-indexes {self.max_indexes} is reached"
                         )
+                best = None
+            if grow is not None and (best is None or grow[0] > best[0]):
+                _, pick, variant, self.current = grow  # a chosen index, one column longer
+                self.taken[id(pick)] = variant
+                continue
+            if best is None:
                 break
             _, pick, variant, self.current = best
             self.chosen.append(pick)
             self.taken[id(pick)] = variant
             remaining.remove(pick)
+
+    def _extension(
+        self, total: float, used: int
+    ) -> tuple[float, Suggestion, Candidate, dict[str, float]] | None:
+        """Extend's extension step: the chosen index that, with one more key column its
+        statements use (:func:`_longer`), saves the most (or, ``per_byte``, the most per
+        byte added) and at least ``min_gain`` more; ``None`` when none does."""
+        best: tuple[float, Suggestion, Candidate, dict[str, float]] | None = None
+        for pick in self.chosen:
+            taken = self.taken[id(pick)]
+            for variant in _longer(taken, pick.keys):
+                trial = self.costs(variant, without=pick)
+                if not self.fits(variant, used - self.size(taken)):
+                    continue
+                gain = total - sum(trial.values())
+                if gain < self.min_gain * total:
+                    continue
+                rank = (
+                    gain / max(self.size(variant) - self.size(taken), 1) if self.per_byte else gain
+                )
+                if best is None or rank > best[0]:
+                    best = (rank, pick, variant, trial)
+        return best
 
     def apply(self) -> None:
         """Make each pick the variant chosen for it, saying why (after :meth:`run`)."""
@@ -162,7 +195,15 @@ class _Picker:
             assert whole is not None
             if variant is whole:
                 continue
-            if variant.columns == whole.columns and not set(variant.include) <= set(whole.include):
+            if variant.columns[: len(whole.columns)] == whole.columns and len(
+                variant.columns
+            ) > len(whole.columns):
+                why = (
+                    f"the what-if plans say the longer key saves at least {self.min_gain:.0%} more"
+                )
+            elif variant.columns == whole.columns and not set(variant.include) <= set(
+                whole.include
+            ):
                 why = (
                     f"covering, the what-if plans save at least {MIN_GAIN:.0%} more of the "
                     "estimated cost"
@@ -217,6 +258,23 @@ def _wider(candidate: Candidate, covers: dict[str, tuple[str, ...]]) -> list[Can
     return [replace(candidate, include=x) for x in sorted(lists, key=lambda x: (len(x), x))]
 
 
+def _longer(candidate: Candidate, keys: tuple[str, ...]) -> list[Candidate]:
+    """``candidate`` with one more key column of ``keys`` at the end (up to three key
+    columns; not for expression indexes), the column leaving its INCLUDE list."""
+    if len(candidate.columns) >= MAX_KEY or any("(" in c for c in candidate.columns):
+        return []
+    return [
+        replace(
+            candidate,
+            columns=(*candidate.columns, column),
+            desc=(*candidate.desc, False) if candidate.desc else (),
+            include=tuple(c for c in candidate.include if c != column),
+        )
+        for column in keys
+        if column not in candidate.columns
+    ]
+
+
 def _smaller(candidate: Candidate) -> list[Candidate]:
     """What a size budget may take instead of ``candidate``: it without its INCLUDE columns,
     then its leftmost key prefixes (a narrower index still serves the leading predicates).
@@ -237,7 +295,7 @@ def _smaller(candidate: Candidate) -> list[Candidate]:
     return out
 
 
-_RESHAPED: Final = ("narrowed from (", "INCLUDE (")
+_RESHAPED: Final = ("narrowed from (", "extended from (", "INCLUDE (")
 """How the notes :func:`_narrow` writes begin (no other note does)."""
 
 
@@ -259,9 +317,8 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
     suggestion.notes = [n for n in suggestion.notes if not n.startswith(_RESHAPED)]
     dropped = []
     if smaller.columns != old.columns:
-        dropped.append(
-            f"narrowed from ({', '.join(old.columns)}) to ({', '.join(smaller.columns)})"
-        )
+        verb = "extended" if len(smaller.columns) > len(old.columns) else "narrowed"
+        dropped.append(f"{verb} from ({', '.join(old.columns)}) to ({', '.join(smaller.columns)})")
     lost = [c for c in old.include if c not in smaller.include]
     added = [c for c in smaller.include if c not in old.include]
     if lost:

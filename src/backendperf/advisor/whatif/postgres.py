@@ -32,6 +32,10 @@ class _Statement:
     tables: frozenset[str] | None = None
     """The tables it reads or writes (bare, lower case); ``None``: not known for sure (a
     view, a function, a statement sqlglot cannot parse), so every index may change its plan."""
+    columns: frozenset[str] | None = None
+    """Every column name it mentions (lower case, any table); ``None``: not known. A B-tree
+    index whose leading column it never mentions cannot change its plan: PostgreSQL 15 has
+    no skip scan, and an index-only scan of the whole index reads that column too."""
 
 
 def _bare(table: str) -> str:
@@ -39,26 +43,30 @@ def _bare(table: str) -> str:
     return table.rsplit(".", 1)[-1].strip('"')
 
 
-def _tables_of(sql: str, real: set[str]) -> frozenset[str] | None:
+def _tables_of(sql: str, real: set[str]) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     """The ``real`` tables ``sql`` names, or ``None`` when it names anything else (a view
-    or a set-returning function hides the tables an index would serve)."""
+    or a set-returning function hides the tables an index would serve); and the column
+    names it mentions (``None`` when it could not be parsed, or reads ``*``)."""
     import sqlglot
     from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(sql, read="postgres")
     except Exception:  # sqlglot's errors, or a recursion limit: assume every table
-        return None
+        return None, None
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    columns: frozenset[str] | None = frozenset(c.name.lower() for c in tree.find_all(exp.Column))
+    if any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star)):
+        columns = None  # SELECT *, t.*: every column (count(*) reads none)
     names = set()
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
         if name in ctes and not table.db:
             continue
         if name not in real:
-            return None
+            return None, columns
         names.add(name)
-    return frozenset(names)
+    return frozenset(names), columns
 
 
 def _validate_postgres(
@@ -87,20 +95,28 @@ def _validate_postgres(
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.prepare_threshold = None  # our PREPAREs only (DEALLOCATE ALL is then safe)
         method, ns = _prepare(conn, create_extension)
-        real = {  # tables an index can be built on (views and functions are not)
-            str(name).lower()
-            for (name,) in conn.execute(
-                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'm', 'f')"
+        # tables an index can be built on (views and functions are not), and their columns
+        # (a name two schemas use: not known, as a statement may mean either)
+        found: dict[str, list[frozenset[str]]] = {}
+        for name, columns in conn.execute(
+            "SELECT c.relname, array_agg(a.attname::text) FROM pg_class c JOIN pg_attribute a "
+            "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE c.relkind IN ('r', 'p', 'm', 'f') GROUP BY c.oid, c.relname"
+        ):
+            found.setdefault(str(name).lower(), []).append(
+                frozenset(str(c).lower() for c in columns)
             )
-        }
+        real = set(found)
+        columns_of = {name: sets[0] if len(sets) == 1 else None for name, sets in found.items()}
         for fingerprint in {f for s in suggestions for f in s.fingerprints}:
             if fingerprint in statements:  # parsed again only for what will be costed
-                statements[fingerprint].tables = _tables_of(statements[fingerprint].sql, real)
+                statement = statements[fingerprint]
+                statement.tables, statement.columns = _tables_of(statement.sql, real)
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             advice.warnings += _visibility(conn, suggestions)
-            _greedy(conn, method, ns, advice, suggestions, statements, budget, texts)
+            _greedy(conn, (method, ns, columns_of), advice, suggestions, statements, budget, texts)
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
             if method == "hypopg":
@@ -164,8 +180,17 @@ def _prepare(conn: Any, create_extension: bool) -> tuple[str, str]:
 class _Coster:
     """Workload cost under a set of (hypothetical or rolled-back) indexes, cached."""
 
-    def __init__(self, conn: Any, method: str, ns: str, statements: list[_Statement]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        method: str,
+        ns: str,
+        statements: list[_Statement],
+        columns_of: Mapping[str, frozenset[str] | None] | None = None,
+    ) -> None:
         self.conn = conn
+        self.columns_of = columns_of or {}
+        """table -> its columns (lower case): to tell which indexes can change a plan."""
         self.method = method
         self.ns = ns
         self.statements = statements
@@ -178,13 +203,13 @@ class _Coster:
         self.generic: set[str] = set()
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
-        ddl = [(c.ddl("postgresql"), _bare(c.table).lower()) for c in indexes]
-        key = frozenset(d for d, _ in ddl)
+        ddl = [(c.ddl("postgresql"), _bare(c.table).lower(), c) for c in indexes]
+        key = frozenset(d for d, _, _ in ddl)
         found = self.cache.get(key)
         if found is not None:
             return found
         keys = {
-            s.fingerprint: frozenset(d for d, table in ddl if s.tables is None or table in s.tables)
+            s.fingerprint: frozenset(d for d, table, c in ddl if self._may_change(s, table, c))
             for s in self.statements
         }
         todo = [s for s in self.statements if (s.fingerprint, keys[s.fingerprint]) not in self.each]
@@ -197,7 +222,7 @@ class _Coster:
         )
         build = [
             c
-            for c, (d, table) in zip(indexes, ddl, strict=True)
+            for c, (d, table, _) in zip(indexes, ddl, strict=True)
             if d not in self.sizes or (todo and (tables is None or table in tables))
         ]
         if build or todo:
@@ -210,6 +235,23 @@ class _Coster:
         }
         self.cache[key] = result
         return result
+
+    def _may_change(self, statement: _Statement, table: str, index: Candidate) -> bool:
+        """Whether ``index`` (on ``table``) can change ``statement``'s plan: it is on a
+        table the statement reads, and the statement mentions its leading column, or every
+        column it mentions of that table is in the index (an index-only scan of the whole
+        index). Unknown tables or columns: it can."""
+        if statement.tables is not None and table not in statement.tables:
+            return False
+        lead = _lead(index)
+        mentioned = statement.columns
+        if mentioned is None or lead is None or lead in mentioned:
+            return True
+        columns = self.columns_of.get(table)
+        if columns is None:
+            return True
+        held = {c.strip('"').lower() for c in (*index.columns, *index.include)}
+        return (mentioned & columns) <= held
 
     def _explain(
         self,
@@ -277,6 +319,13 @@ class _Coster:
         return float(plan[0]["Plan"]["Total Cost"]) * statement.calls
 
 
+def _lead(candidate: Candidate) -> str | None:
+    """The leading key column's name (lower case; quotes off), or ``None`` for an expression
+    (whose columns a statement may mention in another form)."""
+    first = candidate.columns[0]
+    return None if "(" in first else first.strip('"').lower()
+
+
 def _plain_ddl(candidate: Candidate) -> str:
     """``CREATE INDEX ON ...``: no name, no CONCURRENTLY (HypoPG, and inside a transaction)."""
     ddl = candidate.ddl("postgresql", concurrently=False)
@@ -285,8 +334,7 @@ def _plain_ddl(candidate: Candidate) -> str:
 
 def _greedy(
     conn: Any,
-    method: str,
-    ns: str,
+    how: tuple[str, str, Mapping[str, frozenset[str] | None]],
     advice: Advice,
     suggestions: list[Suggestion],
     statements: dict[str, _Statement],
@@ -294,7 +342,8 @@ def _greedy(
     texts: Mapping[str, str],
 ) -> None:
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
-    coster = _Coster(conn, method, ns, [statements[f] for f in relevant])
+    method, ns, columns_of = how
+    coster = _Coster(conn, method, ns, [statements[f] for f in relevant], columns_of)
     base = coster.costs([])
     picker = pick(coster, base, suggestions, *budget)
     chosen, current, over = picker.chosen, picker.current, picker.over
