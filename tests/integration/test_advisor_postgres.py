@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from backendperf.advisor.report import Suggestion
+    from backendperf.advisor.whatif.postgres import _Coster
 
 SHOP = pathlib.Path(__file__).parents[2] / "examples" / "shop"
 LOG = SHOP / "postgresql.log"
@@ -571,16 +573,36 @@ def test_text_pattern_ops_follow_the_live_collation(hypopg: str) -> None:
     assert all(s.method == "hypopg" for s in advice.indexes)  # both pay: the planner uses them
 
 
+@contextlib.contextmanager
+def _coster(url: str, workload: Workload) -> Iterator[_Coster]:
+    """The what-if coster validate() builds, on ``workload``'s statements, over HypoPG at
+    ``url``; its hypothetical indexes and transaction are undone afterwards."""
+    import psycopg
+
+    from backendperf.advisor.whatif.base import samples
+    from backendperf.advisor.whatif.postgres import _Coster, _Statement
+
+    statements = [_Statement(f, sql, calls) for f, (sql, calls) in samples(workload).items()]
+    with psycopg.connect(url) as conn:
+        conn.prepare_threshold = None  # as validate() connects (its EXPLAINs DEALLOCATE ALL)
+        row = conn.execute(
+            "SELECT quote_ident(n.nspname) || '.' FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'"
+        ).fetchone()
+        assert row is not None
+        try:
+            yield _Coster(conn, "hypopg", str(row[0]), statements)
+        finally:
+            conn.rollback()
+            conn.execute(f"SELECT {row[0]}hypopg_reset()")
+
+
 def test_under_a_size_budget_the_cheaper_of_two_greedy_orders_wins(hypopg: str) -> None:
     """Under --max-size the pick runs greedy by saving and greedy by saving per byte (Extend's
     order), on the real planner's costs, and keeps the set that costs less. Here the largest
     single saving (``order_items (order_id)``) fills the budget alone, while the two smaller
     indexes that fit together save more: greedy by saving alone would keep the first."""
-    import psycopg
-
-    from backendperf.advisor.whatif.base import samples
     from backendperf.advisor.whatif.pick import _Picker, pick
-    from backendperf.advisor.whatif.postgres import _Coster, _Statement
 
     shapes = [
         ("SELECT id, quantity FROM order_items WHERE order_id = {} AND product_id = 7", 10),
@@ -593,44 +615,69 @@ def test_under_a_size_budget_the_cheaper_of_two_greedy_orders_wins(hypopg: str) 
         for i in range(calls)
     )
     schema = Schema.from_url(hypopg)
-    statements = [_Statement(f, sql, calls) for f, (sql, calls) in samples(workload).items()]
-    with psycopg.connect(hypopg) as conn:
-        conn.prepare_threshold = None  # as validate() connects (its EXPLAINs DEALLOCATE ALL)
-        row = conn.execute(
-            "SELECT quote_ident(n.nspname) || '.' FROM pg_extension e "
-            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'"
-        ).fetchone()
-        assert row is not None
-        coster = _Coster(conn, "hypopg", str(row[0]), statements)
-        try:
-            base = coster.costs([])
+    with _coster(hypopg, workload) as coster:
+        base = coster.costs([])
 
-            def suggestions() -> list[Suggestion]:
-                advice = advise(workload, schema=schema, max_indexes=20, min_share=0)
-                return [s for s in advice.indexes if s.candidate is not None]
+        def suggestions() -> list[Suggestion]:
+            advice = advise(workload, schema=schema, max_indexes=20, min_share=0)
+            return [s for s in advice.indexes if s.candidate is not None]
 
-            def size(columns: tuple[str, ...]) -> int:
-                (found,) = [
-                    size
-                    for ddl, size in coster.sizes.items()
-                    if f" ({', '.join(columns)});" in ddl and "INCLUDE" not in ddl
-                ]
-                return found
+        def size(columns: tuple[str, ...]) -> int:
+            (found,) = [
+                size
+                for ddl, size in coster.sizes.items()
+                if f" ({', '.join(columns)});" in ddl and "INCLUDE" not in ddl
+            ]
+            return found
 
-            _Picker(coster, base, None, 1 << 40).run(suggestions())  # sizes every variant
-            big, middle, small = size(("order_id",)), size(("user_id",)), size(("name",))
-            assert middle + small < big < big + small
-            budget = big + small // 2  # the big one fits alone; the two others fit together
-            alone = {}
-            for per_byte in (False, True):
-                picker = _Picker(coster, base, None, budget, per_byte=per_byte)
-                picker.run(suggestions())
-                alone[per_byte] = sum(picker.current.values())
-                assert picker.used() <= budget
-            assert alone[True] < alone[False]
-            chosen = pick(coster, base, suggestions(), None, budget)
-            assert sum(chosen.current.values()) == alone[True]
-            assert sorted(s.columns for s in chosen.chosen) == [("name",), ("user_id",)]
-        finally:
-            conn.rollback()
-            conn.execute(f"SELECT {row[0]}hypopg_reset()")
+        _Picker(coster, base, None, 1 << 40).run(suggestions())  # sizes every variant
+        big, middle, small = size(("order_id",)), size(("user_id",)), size(("name",))
+        assert middle + small < big < big + small
+        budget = big + small // 2  # the big one fits alone; the two others fit together
+        alone = {}
+        for per_byte in (False, True):
+            picker = _Picker(coster, base, None, budget, per_byte=per_byte)
+            picker.run(suggestions())
+            alone[per_byte] = sum(picker.current.values())
+            assert picker.used() <= budget
+        assert alone[True] < alone[False]
+        chosen = pick(coster, base, suggestions(), None, budget)
+        assert sum(chosen.current.values()) == alone[True]
+        assert sorted(s.columns for s in chosen.chosen) == [("name",), ("user_id",)]
+
+
+def test_the_what_if_pick_extends_a_chosen_index_by_a_column_its_statements_use(
+    hypopg: str,
+) -> None:
+    """Extend's extension step: an index the pick took, one key column longer, replaces it
+    when the plans say that saves at least --min-share more. ``order_items (product_id)``
+    finds ~250 rows per product; with ``order_id`` after it, one: the pick extends it."""
+    from backendperf.advisor.whatif.pick import _Picker
+
+    workload = Workload().extend(
+        QueryEvent(
+            statement=f"SELECT quantity FROM order_items WHERE product_id = {i % 40} "
+            f"AND order_id = {i * 37}",
+            duration_ms=5.0,
+            dialect="postgresql",
+        )
+        for i in range(40)
+    )
+    advice = advise(workload, schema=Schema.from_url(hypopg), whatif=True)
+    assert advice.summary["indexes"] >= 2  # the heuristic key, and the single columns
+    (single,) = [s for s in advice.indexes if s.columns == ("product_id",)]
+    assert set(single.keys) == {"product_id", "order_id"}
+    with _coster(hypopg, workload) as coster:
+        base = coster.costs([])
+        picker = _Picker(coster, base, None, None)
+        picker.run([single])  # only the single column: the extension must find the pair
+        (taken,) = picker.taken.values()
+        assert taken.columns == ("product_id", "order_id")
+        alone = sum(coster.costs([replace(taken, columns=("product_id",))]).values())
+        assert sum(picker.current.values()) < alone * 0.99
+        picker.apply()
+        assert single.columns == ("product_id", "order_id")
+        assert any(
+            n.startswith("extended from (product_id) to (product_id, order_id)")
+            for n in single.notes
+        )

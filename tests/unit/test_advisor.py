@@ -712,3 +712,27 @@ def test_no_index_on_a_table_the_statistics_say_is_tiny() -> None:
         Workload().extend([QueryEvent(statement=sql, duration_ms=80.0)] * 10), schema=schema
     )
     assert any(s.table == "nation" for s in advice.indexes)
+
+
+def test_what_if_advice_adds_a_single_column_candidate_per_indexable_column() -> None:
+    """``advise(whatif=True)`` (what the command line does before a what-if pick) adds a
+    single-column candidate for every column a statement filters, joins, sorts or groups by,
+    unless an index already leads with it, outside ``max_indexes``; each suggestion knows
+    the columns its statements could add to its key. Without it, the heuristic advice is
+    unchanged."""
+    schema = Schema.from_ddl(SCHEMA_DDL + "CREATE INDEX orders_status ON orders (status);")
+    workload = _workload(
+        {
+            "SELECT id FROM orders WHERE user_id = {i} AND created_at > '2026-01-01' "
+            "ORDER BY total": 10,
+            "SELECT id FROM orders WHERE status = 'x{i}'": 5,  # served by orders_status
+        }
+    )
+    plain = advise(workload, schema=schema, max_indexes=1)
+    wide = advise(workload, schema=schema, max_indexes=1, whatif=True)
+    assert [s.ddl for s in plain.indexes] == [s.ddl for s in wide.indexes[: len(plain.indexes)]]
+    extra = {s.columns for s in wide.indexes[len(plain.indexes) :]}
+    assert extra == {("user_id",), ("created_at",), ("total",)}  # not status: indexed already
+    (heuristic,) = plain.indexes
+    assert set(wide.indexes[0].keys) == {"user_id", "created_at", "total"}
+    assert heuristic.keys == wide.indexes[0].keys
