@@ -752,7 +752,7 @@ def scored(
     costs, size = statement_costs(conn, statements, indexes)
     ratios = [a / b for a, b in zip(costs, before, strict=True) if b > 0]
     geo = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
-    return f"{sum(costs) / sum(before):.3f} | {geo:.3f}", size
+    return f"{sum(costs) / sum(before):.4g} | {geo:.3f}", size
 
 
 def table_rows(
