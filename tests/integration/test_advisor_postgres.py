@@ -681,3 +681,30 @@ def test_the_what_if_pick_extends_a_chosen_index_by_a_column_its_statements_use(
             n.startswith("extended from (product_id) to (product_id, order_id)")
             for n in single.notes
         )
+
+
+def test_the_what_if_pick_never_narrows_to_a_copy_of_an_existing_index(hypopg: str) -> None:
+    """Under --max-size a suggestion may be taken as a key prefix, but not one an existing
+    index already leads with: HypoPG sizes a hypothetical ``orders (user_id)`` below the real
+    ``(user_id, created_at)``, so the plans would "save" by using the copy."""
+    import psycopg
+
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        conn.execute("CREATE INDEX orders_user_created ON orders (user_id, created_at)")
+        conn.execute("ANALYZE orders")
+    workload = Workload().extend(
+        QueryEvent(
+            statement=f"SELECT id FROM orders WHERE user_id = {i % 50} AND total > {i}",
+            duration_ms=5.0,
+            dialect="postgresql",
+        )
+        for i in range(50)
+    )
+    schema = Schema.from_url(hypopg)
+    full = advise(workload, schema=schema, whatif=True)
+    validate(full, workload, hypopg)
+    (kept,) = [s for s in full.indexes if s.method == "hypopg"]
+    assert kept.columns[0] == "user_id" and len(kept.columns) == 2 and kept.size_bytes
+    tight = advise(workload, schema=schema, whatif=True)
+    validate(tight, workload, hypopg, max_size=kept.size_bytes - 1)
+    assert all(s.columns != ("user_id",) for s in tight.indexes)

@@ -32,6 +32,11 @@ class Coster(Protocol):
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]: ...
 
+    def served(self, candidate: Candidate) -> bool:
+        """Whether an index the database has already gives ``candidate``'s access path (a
+        variant that is only a copy of it is not tried)."""
+        ...
+
 
 def _slim(coster: Coster, chosen: list[Suggestion], current: dict[str, float]) -> dict[str, float]:
     """Drop INCLUDE columns that buy less than 1% of the workload's estimated cost: a
@@ -110,6 +115,9 @@ class _Picker:
                 variants = [suggestion.candidate, *_wider(suggestion.candidate, suggestion.covers)]
                 if self.max_size is not None:
                     variants += _smaller(suggestion.candidate)
+                variants = [v for v in variants if not self.coster.served(v)]
+                if not variants:
+                    continue
                 fits: list[tuple[float, int, Candidate, dict[str, float]]] = []
                 for variant in variants:
                     trial = self.costs(variant)  # also sizes it
@@ -174,6 +182,8 @@ class _Picker:
         for pick in self.chosen:
             taken = self.taken[id(pick)]
             for variant in _longer(taken, pick.keys):
+                if self.coster.served(variant):
+                    continue
                 trial = self.costs(variant, without=pick)
                 if not self.fits(variant, used - self.size(taken)):
                     continue

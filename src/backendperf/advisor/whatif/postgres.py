@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from backendperf.advisor.candidates import Candidate
     from backendperf.advisor.report import Advice, Suggestion
+    from backendperf.advisor.schema import Index
     from backendperf.workload.workload import Workload
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -108,6 +109,7 @@ def _validate_postgres(
             )
         real = set(found)
         columns_of = {name: sets[0] if len(sets) == 1 else None for name, sets in found.items()}
+        existing = _existing_btrees(conn, {name for name, cols in columns_of.items() if cols})
         for fingerprint in {f for s in suggestions for f in s.fingerprints}:
             if fingerprint in statements:  # parsed again only for what will be costed
                 statement = statements[fingerprint]
@@ -116,7 +118,15 @@ def _validate_postgres(
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             advice.warnings += _visibility(conn, suggestions)
-            _greedy(conn, (method, ns, columns_of), advice, suggestions, statements, budget, texts)
+            _greedy(
+                conn,
+                (method, ns, columns_of, existing),
+                advice,
+                suggestions,
+                statements,
+                budget,
+                texts,
+            )
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
             if method == "hypopg":
@@ -187,10 +197,13 @@ class _Coster:
         ns: str,
         statements: list[_Statement],
         columns_of: Mapping[str, frozenset[str] | None] | None = None,
+        existing: Mapping[str, list[Index]] | None = None,
     ) -> None:
         self.conn = conn
         self.columns_of = columns_of or {}
         """table -> its columns (lower case): to tell which indexes can change a plan."""
+        self.existing = existing or {}
+        """table -> its B-tree indexes: a variant one of them serves is not tried."""
         self.method = method
         self.ns = ns
         self.statements = statements
@@ -235,6 +248,13 @@ class _Coster:
         }
         self.cache[key] = result
         return result
+
+    def served(self, candidate: Candidate) -> bool:
+        """Whether an existing index already gives ``candidate``'s access path (its key a
+        leftmost prefix of that index's; a covering variant is another path). HypoPG sizes
+        a hypothetical ``(a)`` below a real ``(a, b)``, so the plans would take the copy."""
+        indexes = self.existing.get(_bare(candidate.table).lower(), [])
+        return not candidate.include and any(candidate.served_by(ix) for ix in indexes)
 
     def _may_change(self, statement: _Statement, table: str, index: Candidate) -> bool:
         """Whether ``index`` (on ``table``) can change ``statement``'s plan: it is on a
@@ -332,9 +352,30 @@ def _plain_ddl(candidate: Candidate) -> str:
     return re.sub(r"^CREATE INDEX IF NOT EXISTS \S+ ON ", "CREATE INDEX ON ", ddl).rstrip(";")
 
 
+def _existing_btrees(conn: Any, tables: set[str]) -> dict[str, list[Index]]:
+    """The B-tree indexes of ``tables`` (names one schema only uses), as the schema reader
+    reads them: what a variant the pick would try may already be."""
+    import sqlglot
+    from sqlglot import exp
+
+    from backendperf.advisor.schema import _index_of
+
+    out: dict[str, list[Index]] = {}
+    for table, indexdef in conn.execute("SELECT tablename, indexdef FROM pg_indexes"):
+        name = str(table).lower()
+        if name not in tables or " USING btree " not in indexdef:
+            continue
+        parsed = sqlglot.parse_one(indexdef, read="postgres", error_level=sqlglot.ErrorLevel.IGNORE)
+        index = _index_of(parsed, "postgres") if isinstance(parsed, exp.Create) else None
+        if index is not None:
+            out.setdefault(name, []).append(index)
+    conn.rollback()
+    return out
+
+
 def _greedy(
     conn: Any,
-    how: tuple[str, str, Mapping[str, frozenset[str] | None]],
+    how: tuple[str, str, Mapping[str, frozenset[str] | None], Mapping[str, list[Index]]],
     advice: Advice,
     suggestions: list[Suggestion],
     statements: dict[str, _Statement],
@@ -342,8 +383,8 @@ def _greedy(
     texts: Mapping[str, str],
 ) -> None:
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
-    method, ns, columns_of = how
-    coster = _Coster(conn, method, ns, [statements[f] for f in relevant], columns_of)
+    method, ns, columns_of, existing = how
+    coster = _Coster(conn, method, ns, [statements[f] for f in relevant], columns_of, existing)
     base = coster.costs([])
     picker = pick(coster, base, suggestions, *budget)
     chosen, current, over = picker.chosen, picker.current, picker.over
