@@ -736,3 +736,32 @@ def test_what_if_advice_adds_a_single_column_candidate_per_indexable_column() ->
     (heuristic,) = plain.indexes
     assert set(wide.indexes[0].keys) == {"user_id", "created_at", "total"}
     assert heuristic.keys == wide.indexes[0].keys
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "SET statement_timeout = 30000",
+        "SET statement_timeout TO '30s'",
+        "set local statement_timeout = '0.5min'",
+    ],
+)
+def test_a_timeout_the_log_sets_weighs_its_cancels_offline(setting: str) -> None:
+    """Offline (DDL only, no server setting known), a ``SET statement_timeout`` in the log
+    tells how long a statement cancelled by it ran: three cancels weigh 3 x 30 s, ahead of
+    20 completed 5 ms statements. Without the SET they weigh the slowest completed one."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    schema.tables["orders"].rows = schema.tables["order_items"].rows = 1_000_000
+    completed = "SELECT id, quantity FROM order_items WHERE product_id = 11"
+    cancelled = "SELECT id, total FROM orders WHERE user_id = 7"
+    events = [QueryEvent(statement=completed, duration_ms=5.0)] * 20
+    events += [QueryEvent(statement=cancelled, cancelled="statement timeout")] * 3
+    without = advise(Workload().extend(events), schema=schema, max_indexes=1).indexes
+    assert [s.table for s in without] == ["order_items"]
+    events.append(QueryEvent(statement=setting, duration_ms=0.01))
+    first = advise(Workload().extend(events), schema=schema, max_indexes=1).indexes
+    assert [s.table for s in first] == ["orders"]
+    zero = [*events[:-1], QueryEvent(statement="SET statement_timeout = 0", duration_ms=0.01)]
+    assert [
+        s.table for s in advise(Workload().extend(zero), schema=schema, max_indexes=1).indexes
+    ] == ["order_items"]

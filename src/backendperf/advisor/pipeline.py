@@ -16,6 +16,7 @@ Pass ``stages=`` to run your own tuple (drop a stage, add one); each takes and r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +31,7 @@ from backendperf.advisor.report import (
     Suggestion,
     Unindexable,
 )
+from backendperf.advisor.schema import _milliseconds
 from backendperf.advisor.usage import StatementUsage, extract
 
 if TYPE_CHECKING:
@@ -115,8 +117,10 @@ def collect(state: State) -> State:
     before the timeout): it weighs that much per cancelled call, so the statements that never
     finish, often the ones that matter most, are not invisible to the advice. One cancelled by
     ``statement_timeout`` ran for the timeout itself: where the schema knows it (``--db``:
-    the role's and database's settings, or the server's), it weighs at least that.
+    the role's and database's settings, or the server's) or the log shows sessions setting
+    it (``SET statement_timeout = ...``), it weighs at least the smallest of those.
     """
+    logged = _logged_timeouts(state.workload)
     floor = max((s.max_ms for s in state.workload.stats.values() if s.timed), default=0.0)
     untimed = not any(s.timed and s.total_ms > 0 for s in state.workload.stats.values())
     if untimed:  # no durations at all: each call weighs the same (1 "ms")
@@ -136,7 +140,8 @@ def collect(state: State) -> State:
         total_ms = (stats.count if untimed else stats.total_ms) + long_cancels * floor
         timeouts = stats.cancelled.get("statement timeout", 0)
         if timeouts and not untimed:
-            timeout = state.schema.statement_timeout(*_who(stats))
+            known = [*logged, state.schema.statement_timeout(*_who(stats))]
+            timeout = min((t for t in known if t is not None), default=None)
             if timeout is not None and timeout > floor:
                 total_ms += timeouts * (timeout - floor)
         state.queries.append(
@@ -144,6 +149,27 @@ def collect(state: State) -> State:
         )
     state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
     return state
+
+
+_SET_TIMEOUT: Final = re.compile(
+    r"^\s*set\s+(?:session\s+|local\s+)?statement_timeout\s*(?:=|\bto\b)\s*'?([^';\s]+)'?",
+    re.IGNORECASE,
+)
+
+
+def _logged_timeouts(workload: Workload) -> list[float]:
+    """The ``statement_timeout`` values (ms, 0 left out) the log's sessions set themselves:
+    ``SET [SESSION|LOCAL] statement_timeout = 5000`` / ``TO '5s'``, from the kept samples."""
+    out = []
+    for stats in workload.stats.values():
+        if "statement_timeout" not in stats.normalized:
+            continue
+        for sample in stats.samples:
+            m = _SET_TIMEOUT.match(sample.bound())
+            value = _milliseconds(m[1]) if m else None
+            if value:
+                out.append(value)
+    return out
 
 
 def _who(stats: Any) -> tuple[str | None, str | None]:
