@@ -708,3 +708,25 @@ def test_the_what_if_pick_never_narrows_to_a_copy_of_an_existing_index(hypopg: s
     tight = advise(workload, schema=schema, whatif=True)
     validate(tight, workload, hypopg, max_size=kept.size_bytes - 1)
     assert all(s.columns != ("user_id",) for s in tight.indexes)
+
+
+def test_validated_advice_says_what_it_saves_and_what_bound_it(
+    hypopg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report opens with the workload's estimated cost before and after the advice, and
+    what bound the pick: --max-size (and how much of it the indexes take), or, without one,
+    only what pays its way."""
+    assert main(["advise", str(LOG), "--db", hypopg, "--validate", "--max-size", "20MB"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[1].startswith("estimated workload cost (hypopg): ")
+    assert "within --max-size 20.0 MB" in text[2]
+    assert main(["advise", str(LOG), "--db", hypopg, "--validate", "--output", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    budget = summary["budget"]
+    assert budget["max_size"] is None and budget["min_share"] == 0.01
+    assert budget["size_bytes"] > 0
+    assert summary["workload_cost_after"] < summary["workload_cost_before"]
+    workload = Workload.from_logs([LOG])
+    unbound = advise(workload, schema=Schema.from_url(hypopg), max_indexes=None, min_share=0)
+    validate(unbound, workload, hypopg)
+    assert "(no --max-size: every index that pays its way)" in unbound.render_text()

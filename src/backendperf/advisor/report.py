@@ -442,6 +442,35 @@ class Advice:
         console.print(table)
         return console.export_text()
 
+    def _totals(self) -> list[str]:
+        """The validated workload cost before and after, and what bounded the pick."""
+        before = self.summary.get("workload_cost_before")
+        after = self.summary.get("workload_cost_after")
+        if not before or after is None:
+            return []
+        lines = [
+            f"estimated workload cost ({self.summary.get('validated')}): {before:,.1f} -> "
+            f"{after:,.1f} ({after / before - 1:+.1%})"
+        ]
+        budget = self.summary.get("budget")
+        if budget:
+            size = human_size(budget["size_bytes"])
+            limits = []
+            if budget.get("max_size") is not None:
+                limits.append(f"--max-size {human_size(budget['max_size'])}")
+            if budget.get("max_indexes") is not None:
+                limits.append(f"--max-indexes {budget['max_indexes']}")
+            bound = (
+                " within " + " and ".join(limits)
+                if limits
+                else " (no --max-size: every index that pays its way)"
+            )
+            lines.append(
+                f"budget: {size} of new indexes{bound}; each saves at least "
+                f"{budget['min_share']:.0%} of the estimated cost"
+            )
+        return lines
+
     def render_text(self) -> str:
         """A plain-text report (what ``--output text`` prints)."""
         out: list[str] = []
@@ -450,6 +479,7 @@ class Advice:
             f"backendperf advise: {len(self.indexes)} index suggestion(s) for "
             f"{total} statement shape(s)"
         )
+        out.extend(self._totals())
         if self.indexes:
             out.append("")
             out.append(self._table().rstrip("\n"))

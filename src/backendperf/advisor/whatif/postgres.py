@@ -428,3 +428,14 @@ def _greedy(
     advice.summary["validated"] = method
     advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
     advice.summary["workload_cost_after"] = round(sum(current.values()), 2)
+    max_indexes, max_size, min_gain = budget
+    advice.summary["budget"] = {  # what bound the pick: say which (no --max-size: what pays)
+        "max_size": max_size,
+        "max_indexes": max_indexes,
+        "min_share": min_gain,
+        "size_bytes": sum(
+            coster.sizes.get(s.candidate.ddl("postgresql"), 0)
+            for s in chosen
+            if s.candidate is not None
+        ),
+    }
