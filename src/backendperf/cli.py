@@ -125,11 +125,14 @@ def _advise(args: argparse.Namespace) -> int:
         if args.schema:
             dialect = args.dialect or _workload_dialect(workload)
             schema = Schema.from_ddl_file(args.schema, dialect)
+        elif args.stats:
+            schema = Schema.from_stats_file(args.stats)
         elif args.db:
             schema = Schema.from_url(args.db)
         else:
             raise BackendperfError(
-                "give the schema: --schema DDL.sql (CREATE TABLE/INDEX statements) or --db URL"
+                "give the schema: --schema DDL.sql (CREATE TABLE/INDEX statements), --stats "
+                "FILE (backendperf stats) or --db URL"
             )
     except (BackendperfError, OSError) as exc:
         print(f"backendperf advise: {exc}", file=sys.stderr)
@@ -207,6 +210,21 @@ def _advise(args: argparse.Namespace) -> int:
     if args.fail_on == "new":
         return 1 if any(not s.known for s in advice.indexes) else 0
     return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    """Export a database's schema and statistics for offline advice (``advise --stats``)."""
+    import json
+
+    from backendperf.advisor import Schema
+
+    try:
+        schema = Schema.from_url(args.db, schema=args.schema_name)
+    except Exception as exc:  # a database that cannot be reached, a driver missing
+        print(f"backendperf stats: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    document = schema.to_json(values=not args.no_values)
+    return _write(json.dumps(document, indent=1, sort_keys=True) + "\n", args.out, "stats")
 
 
 def _size(text: str) -> int:
@@ -336,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--db", metavar="URL", help="read the schema (and statistics) from this database"
     )
+    source.add_argument(
+        "--stats",
+        metavar="FILE",
+        help="the schema and statistics `backendperf stats` exported (advise offline as with --db)",
+    )
     advise.add_argument(
         "--dialect",
         choices=("postgresql", "mysql", "sqlite"),
@@ -386,6 +409,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when an index is suggested (any), or one not in --baseline (new): for CI",
     )
     advise.set_defaults(handler=_advise, jobs=1)
+
+    stats = sub.add_parser(
+        "stats",
+        help="export a database's schema and statistics for offline advice",
+        description="Write the tables, indexes, row counts and column statistics (n_distinct, "
+        "null_frac, most common values, collations) and statement timeouts that `advise --db` "
+        "reads, as JSON, for `advise --stats FILE` away from the database. Nothing is written "
+        "to the database.",
+    )
+    stats.add_argument("--db", metavar="URL", required=True, help="the database to read")
+    stats.add_argument(
+        "--schema", dest="schema_name", metavar="NAME", help="PostgreSQL schema (default: current)"
+    )
+    stats.add_argument("-o", "--out", help="write it here instead of stdout")
+    stats.add_argument(
+        "--no-values",
+        action="store_true",
+        help="leave out the most common values (real data) of each column",
+    )
+    stats.set_defaults(handler=_stats)
     return parser
 
 

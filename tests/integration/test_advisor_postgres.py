@@ -730,3 +730,42 @@ def test_validated_advice_says_what_it_saves_and_what_bound_it(
     unbound = advise(workload, schema=Schema.from_url(hypopg), max_indexes=None, min_share=0)
     validate(unbound, workload, hypopg)
     assert "(no --max-size: every index that pays its way)" in unbound.render_text()
+
+
+def test_a_statistics_snapshot_advises_offline_as_the_database_does(
+    shop_url: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``backendperf stats --db URL -o FILE`` exports what ``advise --db`` reads (tables,
+    indexes, row counts, column statistics, timeouts); ``advise --stats FILE`` then gives
+    the same advice away from the database. ``--no-values`` leaves the real values out."""
+    import psycopg
+
+    with psycopg.connect(shop_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    snapshot = tmp_path / "stats.json"
+    assert main(["stats", "--db", shop_url, "-o", str(snapshot)]) == 0
+    assert Schema.from_stats_file(snapshot) == Schema.from_url(shop_url)
+    reports = []
+    for source in (["--stats", str(snapshot)], ["--db", shop_url]):
+        assert main(["advise", str(LOG), *source, "--output", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        del report["source"]  # the file or the URL: everything else is the same
+        reports.append(report)
+    assert reports[0] == reports[1] and reports[0]["indexes"]
+    private = tmp_path / "private.json"
+    assert main(["stats", "--db", shop_url, "--no-values", "-o", str(private)]) == 0
+    tables = Schema.from_stats_file(private).tables
+    assert any(c.n_distinct for t in tables.values() for c in t.columns.values())
+    assert not any(c.common for t in tables.values() for c in t.columns.values())
+    assert any(
+        c.common
+        for t in Schema.from_stats_file(snapshot).tables.values()
+        for c in t.columns.values()
+    )
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(snapshot.read_text().replace('"version": 1', '"version": 99'))
+    assert main(["advise", str(LOG), "--stats", str(damaged)]) == 2
+    assert "version 99" in capsys.readouterr().err
+    damaged.write_text('{"format": "backendperf-stats", "version": 1}')
+    assert main(["advise", str(LOG), "--stats", str(damaged)]) == 2
+    assert "damaged" in capsys.readouterr().err

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["Column", "Index", "Schema", "Table", "sqlglot_dialect"]
 
 _SQLGLOT_DIALECT = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"}
+STATS_FORMAT: Final = "backendperf-stats"
+STATS_VERSION: Final = 1
+"""The statistics snapshot's format (:meth:`Schema.to_json`); a change bumps the version."""
 
 
 def sqlglot_dialect(dialect: str) -> str:
@@ -242,6 +245,125 @@ class Schema:
             if cols:
                 name = given or f"{table.name}_{'_'.join(cols)}_{'key' if unique else 'idx'}"
                 table.indexes.append(Index(name, table.name, tuple(cols), unique=unique))
+
+    # -- statistics snapshots ---------------------------------------------------------------
+
+    def to_json(self, *, values: bool = True) -> dict[str, Any]:
+        """The schema and its statistics as a JSON document (``backendperf stats``): what
+        :meth:`from_url` read, to advise offline with later (:meth:`from_json`). ``values``:
+        keep the most common values of each column (real data from the database: leave them
+        out to share the file; partial-index advice then has no value shares).
+
+        >>> s = Schema.from_ddl("CREATE TABLE t (id int PRIMARY KEY, a text)")
+        >>> s.tables["t"].rows = 5000.0
+        >>> Schema.from_json(s.to_json()) == s
+        True
+        """
+        return {
+            "format": STATS_FORMAT,
+            "version": STATS_VERSION,
+            "dialect": self.dialect,
+            "statement_timeouts": [
+                {"role": role, "database": db, "ms": ms}
+                for (role, db), ms in sorted(
+                    self.statement_timeouts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
+                )
+            ],
+            "tables": [
+                {
+                    "name": t.name,
+                    "rows": t.rows,
+                    "columns": [
+                        {
+                            "name": c.name,
+                            "type": c.type,
+                            "n_distinct": c.n_distinct,
+                            "null_frac": c.null_frac,
+                            "common": dict(c.common) if values else {},
+                            "collation": c.collation,
+                        }
+                        for c in t.columns.values()
+                    ],
+                    "indexes": [
+                        {
+                            "name": ix.name,
+                            "columns": list(ix.columns),
+                            "desc": list(ix.desc),
+                            "unique": ix.unique,
+                            "include": list(ix.include),
+                            "where": ix.where,
+                        }
+                        for ix in t.indexes
+                    ],
+                    "foreign_keys": [
+                        {"columns": list(cols), "references": ref} for cols, ref in t.foreign_keys
+                    ],
+                    "unused": list(t.unused),
+                }
+                for t in self.tables.values()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Schema:
+        """A schema from :meth:`to_json`'s document; a clear error for anything else."""
+        if not isinstance(data, dict) or data.get("format") != STATS_FORMAT:
+            raise ConfigurationError(
+                "not a statistics snapshot (write one with: backendperf stats --db URL -o FILE)"
+            )
+        if data.get("version") != STATS_VERSION:
+            raise ConfigurationError(
+                f"statistics snapshot version {data.get('version')!r}: this backendperf reads "
+                f"version {STATS_VERSION}"
+            )
+        try:
+            schema = cls(dialect=str(data["dialect"]))
+            for item in data["statement_timeouts"]:
+                schema.statement_timeouts[item["role"], item["database"]] = float(item["ms"])
+            for t in data["tables"]:
+                table = schema.tables[t["name"]] = Table(
+                    t["name"], rows=None if t["rows"] is None else float(t["rows"])
+                )
+                for c in t["columns"]:
+                    table.columns[c["name"]] = Column(
+                        c["name"],
+                        c["type"],
+                        None if c["n_distinct"] is None else float(c["n_distinct"]),
+                        None if c["null_frac"] is None else float(c["null_frac"]),
+                        {str(k): float(v) for k, v in c["common"].items()},
+                        c["collation"],
+                    )
+                table.indexes = [
+                    Index(
+                        ix["name"],
+                        t["name"],
+                        tuple(ix["columns"]),
+                        tuple(bool(d) for d in ix["desc"]),
+                        bool(ix["unique"]),
+                        tuple(ix["include"]),
+                        ix["where"],
+                    )
+                    for ix in t["indexes"]
+                ]
+                table.foreign_keys = [
+                    (tuple(fk["columns"]), fk["references"]) for fk in t["foreign_keys"]
+                ]
+                table.unused = list(t["unused"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigurationError(f"statistics snapshot is damaged: {exc!r}") from exc
+        return schema
+
+    @classmethod
+    def from_stats_file(cls, path: str | os.PathLike[str]) -> Schema:
+        """:meth:`from_json` of a file ``backendperf stats`` wrote."""
+        import json
+        import pathlib
+
+        try:
+            data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read statistics snapshot {path}: {exc}") from exc
+        return cls.from_json(data)
 
     # -- live databases -------------------------------------------------------------------
 
