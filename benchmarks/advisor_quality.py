@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import math
 import pathlib
 import random
@@ -746,13 +747,16 @@ def extend_reference(
 def scored(
     conn: Any, statements: list[tuple[str, int]], before: list[float], indexes: list[str]
 ) -> tuple[str, int]:
-    """``"relative cost | geo-mean ratio"`` cells of ``indexes`` against no index (``before``:
-    each statement's cost then), and their total size: the relative workload cost and the
-    geometric mean of per-statement cost ratios, Kossmann et al.'s two measures."""
+    """``"relative cost | geo-mean ratio | worst ratio"`` cells of ``indexes`` against no
+    index (``before``: each statement's cost then), and their total size: the relative
+    workload cost and the geometric mean of per-statement cost ratios (Kossmann et al.'s two
+    measures), and the largest per-statement ratio (above 1: a statement the advice makes
+    costlier, which offline advice must never do)."""
     costs, size = statement_costs(conn, statements, indexes)
     ratios = [a / b for a, b in zip(costs, before, strict=True) if b > 0]
     geo = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
-    return f"{sum(costs) / sum(before):.4g} | {geo:.3f}", size
+    worst = max(ratios, default=1.0)
+    return f"{sum(costs) / sum(before):.4g} | {geo:.3f} | {worst:.3f}", size
 
 
 def table_rows(
@@ -831,6 +835,11 @@ def measure(
         t = time.perf_counter()
         offline = advise(workload, schema=Schema.from_ddl(ddl))
         t_offline = time.perf_counter() - t
+        # offline again, with the statistics `backendperf stats` exports (JSON and back)
+        snapshot = Schema.from_json(json.loads(json.dumps(Schema.from_url(url).to_json())))
+        t = time.perf_counter()
+        with_stats = advise(workload, schema=snapshot)
+        t_stats = time.perf_counter() - t
         t = time.perf_counter()
         # as `advise --db URL --validate` does: twice the candidates, the budget in the what-if
         validated = advise(
@@ -889,6 +898,11 @@ def measure(
                 t_offline,
             ),
             (
+                "backendperf offline (--stats snapshot)",
+                [plain(x.candidate) for x in with_stats.indexes if x.candidate],
+                t_stats,
+            ),
+            (
                 "backendperf --validate (HypoPG)",
                 [plain(x.candidate) for x in validated.indexes if x.candidate],
                 t_valid,
@@ -920,7 +934,7 @@ def measure(
             "exhaustive)"
         )
         if best is None:
-            rows.append(f"| {name} | {label} | too many sets to search | | n/a | n/a | n/a |")
+            rows.append(f"| {name} | {label} | too many sets to search | | | n/a | n/a | n/a |")
         else:
             cells, _ = scored(conn, statements, before, best[1])
             rows.append(
@@ -971,8 +985,9 @@ def main() -> None:
     args = parser.parse_args()
     curve: list[str] = []
     header = [
-        "| workload | advice | relative cost | geo-mean ratio | indexes | size MB | seconds |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | advice | relative cost | geo-mean ratio | worst statement | indexes "
+        "| size MB | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows: list[str] = []
     tmp = pathlib.Path(tempfile.mkdtemp())
@@ -1021,10 +1036,10 @@ def main() -> None:
     print("\n".join(header + rows))
     print()
     print(
-        "| workload | storage budget | advice | relative cost | geo-mean ratio | indexes "
-        "| size MB | seconds | what-if calls |"
+        "| workload | storage budget | advice | relative cost | geo-mean ratio "
+        "| worst statement | indexes | size MB | seconds | what-if calls |"
     )
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(curve))
 
 
