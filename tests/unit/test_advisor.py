@@ -720,7 +720,11 @@ def test_what_if_advice_adds_a_single_column_candidate_per_indexable_column() ->
     unless an index already leads with it, outside ``max_indexes``; each suggestion knows
     the columns its statements could add to its key. Without it, the heuristic advice is
     unchanged."""
-    schema = Schema.from_ddl(SCHEMA_DDL + "CREATE INDEX orders_status ON orders (status);")
+    schema = Schema.from_ddl(
+        SCHEMA_DDL
+        + "CREATE INDEX orders_status ON orders (status);"
+        + "CREATE INDEX orders_paid_total ON orders (total) WHERE status = 'paid';"  # partial
+    )
     workload = _workload(
         {
             "SELECT id FROM orders WHERE user_id = {i} AND created_at > '2026-01-01' "
@@ -732,7 +736,8 @@ def test_what_if_advice_adds_a_single_column_candidate_per_indexable_column() ->
     wide = advise(workload, schema=schema, max_indexes=1, whatif=True)
     assert [s.ddl for s in plain.indexes] == [s.ddl for s in wide.indexes[: len(plain.indexes)]]
     extra = {s.columns for s in wide.indexes[len(plain.indexes) :]}
-    assert extra == {("user_id",), ("created_at",), ("total",)}  # not status: indexed already
+    # not status: indexed already; total too, as a partial index serves only its own rows
+    assert extra == {("user_id",), ("created_at",), ("total",)}
     (heuristic,) = plain.indexes
     assert set(wide.indexes[0].keys) == {"user_id", "created_at", "total"}
     assert heuristic.keys == wide.indexes[0].keys

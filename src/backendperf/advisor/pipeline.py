@@ -349,9 +349,10 @@ def single_columns(state: State) -> State:
                 candidate = Candidate(use.table, (column,))
                 pick = state.picks.get(candidate.key)
                 if pick is None:
-                    if any(ix.columns[:1] == (column,) for ix in table.indexes) or _few_values(
-                        table, column
-                    ):
+                    leads = any(  # a partial index serves only its own rows
+                        ix.columns[:1] == (column,) and ix.where is None for ix in table.indexes
+                    )
+                    if leads or _few_values(table, column):
                         continue
                     pick = state.picks[candidate.key] = Pick(candidate, extra=True)
                 pick.queries[query.fingerprint] = query
