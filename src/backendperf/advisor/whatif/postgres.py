@@ -109,7 +109,8 @@ def _validate_postgres(
             )
         real = set(found)
         columns_of = {name: sets[0] if len(sets) == 1 else None for name, sets in found.items()}
-        existing = _existing_btrees(conn, {name for name, cols in columns_of.items() if cols})
+        on = {_bare(s.table).lower() for s in suggestions}  # the tables the pick may index
+        existing = _existing_btrees(conn, {name for name in on if columns_of.get(name)})
         for fingerprint in {f for s in suggestions for f in s.fingerprints}:
             if fingerprint in statements:  # parsed again only for what will be costed
                 statement = statements[fingerprint]
@@ -354,14 +355,21 @@ def _plain_ddl(candidate: Candidate) -> str:
 
 def _existing_btrees(conn: Any, tables: set[str]) -> dict[str, list[Index]]:
     """The B-tree indexes of ``tables`` (names one schema only uses), as the schema reader
-    reads them: what a variant the pick would try may already be."""
+    reads them: what a variant the pick would try may already be. (A name two schemas use is
+    left out: the statement may mean either table.)"""
     import sqlglot
     from sqlglot import exp
 
     from backendperf.advisor.schema import _index_of
 
     out: dict[str, list[Index]] = {}
-    for table, indexdef in conn.execute("SELECT tablename, indexdef FROM pg_indexes"):
+    if not tables:
+        return {}
+    rows = conn.execute(
+        "SELECT tablename, indexdef FROM pg_indexes WHERE lower(tablename) = ANY(%s)",
+        (sorted(tables),),
+    )
+    for table, indexdef in rows:
         name = str(table).lower()
         if name not in tables or " USING btree " not in indexdef:
             continue
