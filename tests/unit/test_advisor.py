@@ -770,3 +770,29 @@ def test_a_timeout_the_log_sets_weighs_its_cancels_offline(setting: str) -> None
     assert [
         s.table for s in advise(Workload().extend(zero), schema=schema, max_indexes=1).indexes
     ] == ["order_items"]
+
+
+def test_a_literal_every_sample_holds_is_written_in_the_sql() -> None:
+    """Without logged parameters a log cannot tell a bound value from one written in the
+    SQL: a literal that every kept sample holds counts as written (a partial index on a
+    rare status), even when the other values differ from call to call; a value that
+    changes does not, nor a number found inside another (``5`` in ``15``)."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    orders = schema.tables["orders"]
+    orders.rows = 1_000_000
+    orders.columns["status"].n_distinct = 4
+    orders.columns["status"].common = {"paid": 0.9, "open": 0.02, "5": 0.02, "15": 0.06}
+    written = "SELECT id FROM orders WHERE user_id = {i} AND status = 'open' ORDER BY created_at"
+    (partial,) = advise(_workload({written: 30}, ms=5.0), schema=schema).indexes
+    assert partial.where == "status = 'open'"
+    varying = {
+        f"SELECT id FROM orders WHERE user_id = {i} AND status = '{s}' ORDER BY created_at": 1
+        for i, s in enumerate(["open", "paid", "open"] * 10)
+    }
+    (plain,) = advise(_workload(varying), schema=schema).indexes
+    assert plain.where is None
+    from backendperf.advisor.pipeline import _holds
+
+    assert _holds("WHERE status = 5", "5") and not _holds("WHERE status = 15", "5")
+    assert not _holds("WHERE a = 5.5", "5") and not _holds("WHERE a = $5", "5")
+    assert _holds("WHERE status = 'open'", "'open'")

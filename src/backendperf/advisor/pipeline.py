@@ -61,6 +61,9 @@ class Query:
     usage: StatementUsage | None = None
     raw: str = ""
     """The sample as logged, parameters not bound: its literals are written in the SQL."""
+    raws: tuple[str, ...] = ()
+    """Every kept sample as logged: a literal all of them hold is taken as written in the
+    SQL (a log without parameters cannot tell a bound value from a written one)."""
 
 
 @dataclass(slots=True)
@@ -133,10 +136,11 @@ def collect(state: State) -> State:
             continue
         sample = stats.samples[0].bound() if stats.samples else stats.normalized
         raw = stats.samples[0].statement if stats.samples else stats.normalized
+        raws: tuple[str, ...] = (raw,)
         if stats.samples and not stats.samples[0].params:
             # no parameters logged (a MySQL log, a plain statement): a literal is constant
-            # only if every kept sample has it
-            raw = raw if len({s.statement for s in stats.samples}) == 1 else ""
+            # only if every kept sample has it (the other values may differ)
+            raws = tuple(s.statement for s in stats.samples)
         total_ms = (stats.count if untimed else stats.total_ms) + long_cancels * floor
         timeouts = stats.cancelled.get("statement timeout", 0)
         if timeouts and not untimed:
@@ -145,7 +149,7 @@ def collect(state: State) -> State:
             if timeout is not None and timeout > floor:
                 total_ms += timeouts * (timeout - floor)
         state.queries.append(
-            Query(stats.fingerprint, stats.normalized, sample, calls, total_ms, raw=raw)
+            Query(stats.fingerprint, stats.normalized, sample, calls, total_ms, raw=raw, raws=raws)
         )
     state.total_ms = sum(q.total_ms for q in state.queries) or 1.0
     return state
@@ -210,7 +214,11 @@ def generate(state: State) -> State:
                 state.advice.unindexable.append(
                     Unindexable(query.fingerprint, use.table, predicate, reason)
                 )
-            fixed = {p for p in use.constants.values() if _literal_of(p) in query.raw}
+            fixed = {
+                p
+                for p in use.constants.values()
+                if all(_holds(raw, _literal_of(p)) for raw in query.raws or (query.raw,))
+            }
             for candidate in candidates(use, table, state.dialect, usage.drives, fixed):
                 found = True
                 pick = state.picks.get(candidate.key)
@@ -274,6 +282,13 @@ def prune(state: State) -> State:
                 "distinct values: an index would not be used",
             )
     return state
+
+
+def _holds(raw: str, literal: str) -> bool:
+    """Whether ``raw`` holds ``literal`` as a whole token (``5`` is not in ``15``)."""
+    if literal.startswith("'"):
+        return literal in raw
+    return re.search(rf"(?<![\w.$]){re.escape(literal)}(?![\w.])", raw) is not None
 
 
 def _literal_of(predicate: str) -> str:
