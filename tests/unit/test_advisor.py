@@ -796,3 +796,22 @@ def test_a_literal_every_sample_holds_is_written_in_the_sql() -> None:
     assert _holds("WHERE status = 5", "5") and not _holds("WHERE status = 15", "5")
     assert not _holds("WHERE a = 5.5", "5") and not _holds("WHERE a = $5", "5")
     assert _holds("WHERE status = 'open'", "'open'")
+
+
+def test_what_if_advice_offers_the_partial_index_near_the_threshold() -> None:
+    """Offline, a constant predicate holding 30% of the rows stays in the key (a partial
+    index must hold at most 20%); for a what-if pick the partial index is offered too, and
+    the plans decide (a share near the edge moves with each ANALYZE sample)."""
+    schema = Schema.from_ddl(SCHEMA_DDL)
+    orders = schema.tables["orders"]
+    orders.rows = 1_000_000
+    orders.columns["status"].n_distinct = 3
+    orders.columns["status"].common = {"paid": 0.6, "open": 0.3, "void": 0.1}
+    sql = "SELECT id FROM orders WHERE user_id = {i} AND status = 'open' ORDER BY created_at"
+    workload = _workload({sql: 30}, ms=5.0)
+    offline = advise(workload, schema=schema)
+    assert [s.where for s in offline.indexes] == [None]
+    whatif = advise(workload, schema=schema, whatif=True)
+    partial = [s for s in whatif.indexes if s.where == "status = 'open'"]
+    assert partial and "status" not in partial[0].columns
+    assert whatif.indexes[0].ddl == offline.indexes[0].ddl  # the heuristic one, first

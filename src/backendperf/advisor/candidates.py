@@ -149,8 +149,10 @@ def candidates(
     dialect: str,
     drives: Callable[[str], bool] | None = None,
     fixed: set[str] | None = None,
+    partial_share: float = PARTIAL_MAX_SHARE,
 ) -> list[Candidate]:
     """The indexes that would serve ``use`` best (usually one; more for expressions/joins).
+    ``partial_share``: the largest share of the rows a partial index may hold.
 
     ``drives(table)`` says whether the statement filters that table; a join column is worth
     an index only when the table on the other side is filtered (it drives the join) or is an
@@ -185,7 +187,7 @@ def candidates(
         # `deleted_at IS NOT NULL` where the statistics say few rows have a value
         col = table.column(column) if table is not None else None
         null_frac = col.null_frac if col is not None else None
-        if column not in keys and null_frac is not None and 1.0 - null_frac <= PARTIAL_MAX_SHARE:
+        if column not in keys and null_frac is not None and 1.0 - null_frac <= partial_share:
             where = f"{column} IS NOT NULL"
             break
     if where is None and fixed is not None:
@@ -196,7 +198,7 @@ def candidates(
             if predicate is None or predicate not in fixed or len(keys) < 2:
                 continue
             share = _constant_share(table, column, predicate)
-            if share is not None and share <= PARTIAL_MAX_SHARE:
+            if share is not None and share <= partial_share:
                 where = predicate
                 at = keys.index(column)
                 del keys[at]

@@ -45,6 +45,10 @@ __all__ = ["STAGES", "Query", "State", "advise"]
 
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
+WHATIF_PARTIAL: Final = 0.5
+"""For a what-if pick, a partial index is also offered on a constant predicate holding up to
+this share of the rows (the offline rule's 20% decides nothing near its edge: a status of
+20% of the rows by one ANALYZE sample is 21% by the next)."""
 LOW_SELECTIVITY = 10
 """A single-column index on a column with fewer distinct values than this is not suggested."""
 
@@ -219,11 +223,16 @@ def generate(state: State) -> State:
                 for p in use.constants.values()
                 if all(_holds(raw, _literal_of(p)) for raw in query.raws or (query.raw,))
             }
-            for candidate in candidates(use, table, state.dialect, usage.drives, fixed):
+            found_here = candidates(use, table, state.dialect, usage.drives, fixed)
+            extra = []
+            if state.whatif and fixed:  # near the partial-index threshold, let the plans say
+                wider = candidates(use, table, state.dialect, usage.drives, fixed, WHATIF_PARTIAL)
+                extra = [c for c in wider if c.where and c not in found_here]
+            for candidate in [*found_here, *extra]:
                 found = True
                 pick = state.picks.get(candidate.key)
                 if pick is None:
-                    pick = state.picks[candidate.key] = Pick(candidate)
+                    pick = state.picks[candidate.key] = Pick(candidate, extra=candidate in extra)
                 pick.queries[query.fingerprint] = query
                 need = None if state.dialect != "postgresql" else reads(use, table, candidate.where)
                 if (
