@@ -19,7 +19,7 @@ from backendperf.workload import Workload
 from tests.conftest import PG_URL, unavailable, unique_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from backendperf.advisor.report import Suggestion
     from backendperf.advisor.whatif.postgres import _Coster
@@ -573,6 +573,13 @@ def test_text_pattern_ops_follow_the_live_collation(hypopg: str) -> None:
     assert all(s.method == "hypopg" for s in advice.indexes)  # both pay: the planner uses them
 
 
+def _pg_workload(statements: Iterable[str]) -> Workload:
+    """A PostgreSQL workload of ``statements``, 5 ms each."""
+    return Workload().extend(
+        QueryEvent(statement=sql, duration_ms=5.0, dialect="postgresql") for sql in statements
+    )
+
+
 @contextlib.contextmanager
 def _coster(url: str, workload: Workload) -> Iterator[_Coster]:
     """The what-if coster validate() builds, on ``workload``'s statements, over HypoPG at
@@ -609,11 +616,7 @@ def test_under_a_size_budget_the_cheaper_of_two_greedy_orders_wins(hypopg: str) 
         ("SELECT id FROM orders WHERE user_id = {}", 24),
         ("SELECT id FROM users WHERE name = 'n{}'", 60),
     ]
-    workload = Workload().extend(
-        QueryEvent(statement=sql.format(i), duration_ms=5.0, dialect="postgresql")
-        for sql, calls in shapes
-        for i in range(calls)
-    )
+    workload = _pg_workload(sql.format(i) for sql, calls in shapes for i in range(calls))
     schema = Schema.from_url(hypopg)
     with _coster(hypopg, workload) as coster:
         base = coster.costs([])
@@ -654,13 +657,8 @@ def test_the_what_if_pick_extends_a_chosen_index_by_a_column_its_statements_use(
     finds ~250 rows per product; with ``order_id`` after it, one: the pick extends it."""
     from backendperf.advisor.whatif.pick import _Picker
 
-    workload = Workload().extend(
-        QueryEvent(
-            statement=f"SELECT quantity FROM order_items WHERE product_id = {i % 40} "
-            f"AND order_id = {i * 37}",
-            duration_ms=5.0,
-            dialect="postgresql",
-        )
+    workload = _pg_workload(
+        f"SELECT quantity FROM order_items WHERE product_id = {i % 40} AND order_id = {i * 37}"
         for i in range(40)
     )
     advice = advise(workload, schema=Schema.from_url(hypopg), whatif=True)
@@ -692,13 +690,8 @@ def test_the_what_if_pick_never_narrows_to_a_copy_of_an_existing_index(hypopg: s
     with psycopg.connect(hypopg, autocommit=True) as conn:
         conn.execute("CREATE INDEX orders_user_created ON orders (user_id, created_at)")
         conn.execute("ANALYZE orders")
-    workload = Workload().extend(
-        QueryEvent(
-            statement=f"SELECT id FROM orders WHERE user_id = {i % 50} AND total > {i}",
-            duration_ms=5.0,
-            dialect="postgresql",
-        )
-        for i in range(50)
+    workload = _pg_workload(
+        f"SELECT id FROM orders WHERE user_id = {i % 50} AND total > {i}" for i in range(50)
     )
     schema = Schema.from_url(hypopg)
     full = advise(workload, schema=schema, whatif=True)
