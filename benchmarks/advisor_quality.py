@@ -1,11 +1,14 @@
-"""Index advice quality: backendperf advise against a what-if greedy baseline, on real logs.
+"""Index advice quality: backendperf advise against Extend and two what-if baselines, on real logs.
 
-Run (as root, with PostgreSQL 15 + HypoPG on 127.0.0.1:5432):
-    python benchmarks/advisor_quality.py [--url postgresql://postgres@127.0.0.1:5432/test]
+Run (as root, with PostgreSQL 15 + HypoPG on 127.0.0.1:5432; ``pip install -e .[bench]``
+for ``tpchgen-cli``):
+    python benchmarks/advisor_quality.py [--url URL] [--only NAME ...] [--no-exhaustive]
+        [--tpch-sf SF] [--quick]
 
-Four workloads run on the real server, each in a private database, with
+Five workloads run on the real server, each in a private database, with
 ``log_min_duration_statement=0`` for the benchmark's own session. The logs the advisor reads
-are the server's own lines:
+are the server's own lines (``--quick``: the OLTP one, and TPC-H at SF 0.01 without the
+curve, a smoke run for CI):
 
 - **oltp**: the shop of ``examples/shop`` (20k users, 100k orders, 250k items), 31 statement
   shapes of the kind an ORM issues: FK lookups, status + created_at filters, ORDER BY ... LIMIT,
@@ -14,7 +17,16 @@ are the server's own lines:
 - **saas**: a multi-tenant help desk (1M tickets): tenant + status filters sorted by recency,
   soft deletes, case-insensitive e-mail lookups, few columns read;
 - **pgbench**: TPC-B-like statements on ``pgbench -i -s 10``, the negative control (every
-  statement is already served by a primary key).
+  statement is already served by a primary key);
+- **tpch**: TPC-H at ``--tpch-sf`` (default 1; data from ``tpchgen-cli``), the 22 queries once
+  each with the specification's validation parameters, under a 20 s ``statement_timeout``
+  set on the database (Q17 and Q20 are logged as cancelled, as in production).
+
+Besides the rows below, each workload gets a storage-budget curve (0.5x, 1x and 2x the greedy
+baseline's size): ours, and Extend (Schlosser et al., ICDE 2019) implemented here as a
+reference (:func:`extend_reference`), with its what-if calls. Every advice is scored by its
+relative workload cost, the geo-mean of per-statement cost ratios (Kossmann et al., VLDB
+2020) and its worst statement ratio.
 
 Each database is ``VACUUM ANALYZE``d after loading, the state autovacuum keeps a live
 database in: on a freshly loaded table the visibility map is empty, and the planner then
@@ -23,13 +35,18 @@ could pay (runs before 2026-11-28 did not vacuum; docs/benchmarks.md has both).
 
 For each workload:
 
-- **offline**: ``advise`` with the DDL only, no database;
-- **validated**: ``advise --db --validate`` (HypoPG): 20 candidates, 10 picked by what-if;
+- **offline**: ``advise`` with the DDL only, no database; and with the statistics snapshot
+  ``backendperf stats`` exports (``advise --stats``);
+- **validated**: ``advise --db --validate`` (HypoPG): 20 candidates plus the what-if
+  single-column ones, 10 picked by what-if;
 - **validated at the baseline's budget**: the same with ``--max-indexes`` and ``--max-size``
   set to the baseline's index count and total size;
 - **greedy baseline**: the Dexter/AutoAdmin approach. Its candidates are every 1- and 2-column
   index on the columns of each statement's predicates (both orders). It then picks greedily by
-  HypoPG workload-cost reduction, stopping below 1% gain or at 10 indexes.
+  HypoPG workload-cost reduction, stopping below 1% gain or at 10 indexes;
+- **single-column baseline**: Supabase's index_advisor approach: per statement, a
+  hypothetical index on every column it filters, joins, sorts or groups by; the ones its
+  plan uses.
 
 - **lower bound**: every candidate of the pool below at once (no budget);
 - **best possible at the baseline's budget**: the cheapest set of at most the baseline's
@@ -820,7 +837,14 @@ def single_column_baseline(
 
 
 def measure(
-    name: str, url: str, ddl: str, log: pathlib.Path, curve: list[str], *, exhaustive: bool = True
+    name: str,
+    url: str,
+    ddl: str,
+    log: pathlib.Path,
+    curve: list[str],
+    *,
+    exhaustive: bool = True,
+    budgets: tuple[float, ...] = BUDGETS,
 ) -> list[str]:
     workload = Workload.from_logs([log])
     statements = [  # every call weighs, cancelled ones too (they ran for the timeout)
@@ -863,7 +887,7 @@ def measure(
         t_budget = time.perf_counter() - t
         # the storage-budget curve: ours and Extend at the same budgets (shares of the
         # baseline's size), as Kossmann et al. compare index selection algorithms
-        for share in BUDGETS:
+        for share in budgets:
             budget = int(greedy_size * share)
             whatif = WhatIf(conn, statements, Schema.from_url(url))
             t = time.perf_counter()
@@ -982,7 +1006,14 @@ def main() -> None:
         default=1.0,
         help="TPC-H scale factor (tpchgen-cli; 0: no TPC-H workload)",
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run for CI: the OLTP workload, and TPC-H at SF 0.01 without the curve",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.only, args.no_exhaustive, args.tpch_sf = ["oltp", "tpch"], True, 0.01
     curve: list[str] = []
     header = [
         "| workload | advice | relative cost | geo-mean ratio | worst statement | indexes "
@@ -1030,7 +1061,8 @@ def main() -> None:
             run_logged(db, queries, rounds, log)
             # TPC-H: 3-column permutations of 22 queries' columns are too many to cost alone
             exhaustive = not args.no_exhaustive and queries is not TPCH
-            rows += measure(name, db, ddl, log, curve, exhaustive=exhaustive)
+            budgets = () if args.quick and queries is TPCH else BUDGETS  # Extend: minutes
+            rows += measure(name, db, ddl, log, curve, exhaustive=exhaustive, budgets=budgets)
         finally:
             drop_database(db, args.url)
     print("\n".join(header + rows))
