@@ -222,8 +222,12 @@ class _Coster:
         found = self.cache.get(key)
         if found is not None:
             return found
+        # what each index can reach, worked out once per call, not once per statement
+        reach = [(d, table, _lead(c), _held(c)) for d, table, c in ddl]
         keys = {
-            s.fingerprint: frozenset(d for d, table, c in ddl if self._may_change(s, table, c))
+            s.fingerprint: frozenset(
+                d for d, table, lead, held in reach if self._reaches(s, table, lead, held)
+            )
             for s in self.statements
         }
         todo = [s for s in self.statements if (s.fingerprint, keys[s.fingerprint]) not in self.each]
@@ -262,16 +266,20 @@ class _Coster:
         table the statement reads, and the statement mentions its leading column, or every
         column it mentions of that table is in the index (an index-only scan of the whole
         index). Unknown tables or columns: it can."""
+        return self._reaches(statement, table, _lead(index), _held(index))
+
+    def _reaches(
+        self, statement: _Statement, table: str, lead: str | None, held: frozenset[str]
+    ) -> bool:
+        """:meth:`_may_change` for an index leading with ``lead`` and holding ``held``."""
         if statement.tables is not None and table not in statement.tables:
             return False
-        lead = _lead(index)
         mentioned = statement.columns
         if mentioned is None or lead is None or lead in mentioned:
             return True
         columns = self.columns_of.get(table)
         if columns is None:
             return True
-        held = {c.strip('"').lower() for c in (*index.columns, *index.include)}
         return (mentioned & columns) <= held
 
     def _explain(
@@ -345,6 +353,11 @@ def _lead(candidate: Candidate) -> str | None:
     (whose columns a statement may mention in another form)."""
     first = candidate.columns[0]
     return None if "(" in first else first.strip('"').lower()
+
+
+def _held(candidate: Candidate) -> frozenset[str]:
+    """The column names an index holds, key and INCLUDE (lower case; quotes off)."""
+    return frozenset(c.strip('"').lower() for c in (*candidate.columns, *candidate.include))
 
 
 def _plain_ddl(candidate: Candidate) -> str:
