@@ -313,7 +313,9 @@ pg_logs = st.lists(
         pg_lines,
         pg_lines,
         pg_lines,
-        st.sampled_from(["\tWHERE x = 1\n", "\n", "not a log line\n", "garbage\r\n"]),
+        st.sampled_from(
+            ["\tWHERE x = 1\n", "    WHERE x = 1\n", "\n", "not a log line\n", "garbage\r\n"]
+        ),
     ),
     max_size=50,
 ).map("".join)
@@ -347,6 +349,113 @@ def test_chunked_stderr_reader_matches_line_reader(text: str, chunk: int) -> Non
     batched = Workload().extend(run(read_stderr_batches, chunk_size=chunk)[0])  # type: ignore[arg-type]
     assert batched.events == events.events
     assert _digest(batched) == _digest(events)
+
+
+# The extended protocol at log_min_duration_statement=0: per statement, maybe a parse step,
+# a bind step with its parameters, the execute with them; processes interleaved; now and then
+# a message that is none of these, a DETAIL line of another process, a continuation line, or
+# a statement whose text or values hold the markers the chunk reader counts steps by.
+_EXT_PREFIXES = {
+    "%m [%p] %q%u@%d ": "2026-11-28 06:55:{s:02d}.{ms:03d} UTC [{pid}] {who} ",
+    "%m [%p] ": "2026-11-28 06:55:{s:02d}.{ms:03d} UTC [{pid}] ",
+    # %l: a DETAIL line's prefix is not its message's, to the byte
+    "%t [%p]: [%l-1] user=%u,db=%d ": "2026-11-28 06:55:{s:02d} UTC [{pid}]: [{l}-1] user=app,db=shop ",
+}
+_SQL = st.sampled_from(
+    [
+        "SELECT abalance FROM a WHERE aid = $1",
+        "UPDATE a SET b = $1 WHERE aid = $2",
+        "SELECT ' ms  parse ' FROM t WHERE id = $1",
+        "SELECT 'DETAIL:  x' WHERE $1",
+        "BEGIN",
+    ]
+)
+_ext_units = st.lists(
+    st.tuples(
+        st.sampled_from([4001, 4002, 4003]),
+        _SQL,
+        st.booleans(),  # a parse step
+        st.sampled_from(["'7'", "' ms  bind x'", "NULL", None]),  # the parameter (None: none)
+        st.sampled_from([None, None, None, "other", "detail", "continuation", "nodur"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(_ext_units, st.sampled_from(sorted(_EXT_PREFIXES)), st.sampled_from([300, 2000, 1 << 20]))
+def test_extended_protocol_chunks_match_line_reader(
+    units: list[tuple[int, str, bool, str | None, str | None]], prefix: str, chunk: int
+) -> None:
+    """The chunk reader's extended-protocol pattern (steps, execute and DETAIL lines in one
+    entry) gives exactly the line reader's events, skip counts and line numbers."""
+    import io
+
+    from backendperf.workload.readers.postgres import read_stderr, read_stderr_lines
+
+    head = _EXT_PREFIXES[prefix]
+    lines: list[str] = []
+
+    def line(pid: int, body: str) -> None:
+        n = len(lines)
+        who = "app@shop" if pid != 4003 else "[unknown]@[unknown]"
+        text = head.format(s=n // 1000 % 60, ms=n % 1000, pid=pid, who=who, l=n)
+        lines.append(text + body + "\n")
+
+    for i, (pid, sql, parse, value, extra) in enumerate(units):
+        detail = None if value is None else f"DETAIL:  parameters: $1 = {value}, $2 = '{i}'"
+        if parse:
+            line(pid, f"LOG:  duration: 0.0{i % 10} ms  parse P_{i}: {sql}")
+        line(pid, f"LOG:  duration: 0.01 ms  bind P_{i}: {sql}")
+        if detail:
+            line(pid, detail)
+        if extra == "nodur":  # log_statement's shape: the general pattern reads it
+            line(pid, f"LOG:  execute P_{i}: {sql}")
+        else:
+            line(pid, f"LOG:  duration: {i / 7:.3f} ms  execute P_{i}: {sql}")
+        if detail:
+            line(pid, detail)
+        if extra == "other":
+            line(pid, "LOG:  checkpoint starting: time")
+        elif extra == "detail":
+            line(pid + 1, "DETAIL:  parameters: $1 = '9'")
+        elif extra == "continuation":
+            lines.append("\tAND true\n")
+    text = "".join(lines)
+
+    def run(fn: Any, **kwargs: Any) -> tuple[list[Any], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+        return list(fn(stream, source="f", stats=stats, prefix=prefix, **kwargs)), stats
+
+    assert run(read_stderr, chunk_size=chunk) == run(read_stderr_lines)
+
+
+def test_extended_protocol_log_is_read_in_columns() -> None:
+    """A real ``pgbench -M prepared`` log goes through the column path (batches, not events
+    one by one), with the line reader's events and counts."""
+    import io
+
+    from backendperf.events import EventBatch
+    from backendperf.workload.readers.postgres import (
+        read_stderr,
+        read_stderr_batches,
+        read_stderr_lines,
+    )
+
+    data = (LOGS / "pg15-extended.sample.log").read_bytes()
+
+    def run(fn: Any) -> tuple[list[Any], ReadStats]:
+        stats = ReadStats()
+        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+        return list(fn(stream, source="f", stats=stats)), stats
+
+    batched, _ = run(read_stderr_batches)
+    columns = sum(len(b) for b in batched if isinstance(b, EventBatch))
+    assert columns > 300  # of its 342 statements
+    events, stats = run(read_stderr_lines)
+    assert run(read_stderr) == (events, stats)
+    assert stats.skipped["bind step (the execute is counted)"] == 338
 
 
 # csvlog and jsonlog rows: statements with their durations (the column path), and every

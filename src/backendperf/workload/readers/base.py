@@ -7,6 +7,7 @@ import io
 import itertools
 import logging
 import lzma
+import operator
 import sys
 import zlib
 from collections import Counter
@@ -231,12 +232,13 @@ def parse_each(cache: dict[str, _T], texts: list[str], parse: Callable[[str], _T
     text not there parsed once (logs repeat a time many times). ``cache`` is bounded."""
     out: list[object] = list(map(cache.get, texts, itertools.repeat(_MISS)))
     if _MISS in out:
+        missing: Iterable[str] = itertools.compress(
+            texts, map(operator.is_, out, itertools.repeat(_MISS))
+        )
         if len(cache) > 50_000:
             cache.clear()
-        for i, text in enumerate(texts):
-            if out[i] is _MISS:
-                value = cache.get(text, _MISS)
-                if value is _MISS:
-                    value = cache[text] = parse(text)
-                out[i] = value
+            missing = texts
+        for text in dict.fromkeys(missing):  # each new text once, in C up to here
+            cache[text] = parse(text)
+        out = list(map(cache.__getitem__, texts))
     return out  # type: ignore[return-value]  # every _MISS replaced

@@ -9,6 +9,7 @@ ERROR/STATEMENT pairs all come out the same way in every format.
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import functools
@@ -63,8 +64,9 @@ _ESCAPES: Final = {
     "t": r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z+\-0-9]+)?)",
     "n": r"(?P<ts>\d+\.\d+)",  # Unix time: parse_ts reads both
     "p": r"(?P<pid>\d+)",
-    "u": r"(?P<user>\[unknown\]|[^@\s,\]]*)",
-    "d": r"(?P<db>\[unknown\]|[^@\s,\]]*)",
+    # (whitespace spelled out: a class of characters only is a bitmap, 1.5x faster)
+    "u": r"(?P<user>\[unknown\]|[^@ \t\n\r\f\v,\]]*)",
+    "d": r"(?P<db>\[unknown\]|[^@ \t\n\r\f\v,\]]*)",
     "a": r"(?P<app>\[unknown\]|[^\]\[]*?)",  # [unknown]: application_name unset
     "h": r"(?P<host>\S*)",
     "r": r"(?P<hostport>\S*)",
@@ -136,18 +138,45 @@ def prefix_regex(prefix: str) -> re.Pattern[str]:
     """
     return re.compile(
         rf"^{_prefix_body(prefix)}\s*(?P<severity>{SEVERITIES}): {{1,2}}(?P<message>.*)$",
-        re.DOTALL,
+        re.DOTALL | re.ASCII,  # PostgreSQL's digits and spaces (and a faster match)
     )
 
 
-def _prefix_body(prefix: str, *, again: bool = False) -> str:
+# Escapes that print at least one character, never whitespace first (``possessive``).
+_SOLID: Final = frozenset("mtnplceQs")
+
+
+def _prefix_body(
+    prefix: str,
+    *,
+    again: bool = False,
+    pid: str = "pid",
+    fields: bool = True,
+    possessive: bool = False,
+) -> str:
     """The pattern of the prefix itself (what :func:`prefix_regex` matches before the
     severity). ``again``: the prefix of a later line of the same message, in a pattern that
-    already matched the first (no group captured; the pid must be the same: ``(?P=pid)``)."""
+    already matched the first (no group captured; the pid must be the same: ``(?P=pid)``).
+    ``pid``: the name of the process id's group (another line's own: ``spid``, say);
+    ``fields``: capture the other fields too (else only the process id). ``possessive``:
+    a quantifier never gives back what it took where what follows could not take it
+    (``\\s++`` before a field that cannot start with a space, say): the same matches, found
+    without retrying where a line does not match (1.3x faster on a failing line)."""
     out: list[str] = []
     optional = False
     i = 0
     seen: set[str] = set()
+
+    def after(j: int) -> str:
+        """What follows at ``j``: ``""`` (the end), ``%x`` (an escape) or a literal."""
+        while prefix.startswith("%q", j):
+            j += 2
+        if j >= len(prefix):
+            return ""
+        if prefix[j] == "%" and j + 1 < len(prefix) and prefix[j + 1] != "%":
+            return prefix[j : j + 2]
+        return prefix[j]
+
     while i < len(prefix):
         c = prefix[i]
         if c == "%" and i + 1 < len(prefix):
@@ -159,15 +188,28 @@ def _prefix_body(prefix: str, *, again: bool = False) -> str:
                 continue
             rx = _ESCAPES.get(code, r"\S*")
             name = re.match(r"\(\?P<(\w+)>", rx)
-            if name and again and name[1] == "pid" and "pid" not in seen:
-                rx = "(?P=pid)"
-            if name and (again or name[1] in seen):  # a second %u, say: matched, not captured
+            if name and name[1] == "pid" and "pid" not in seen:
+                rx = f"(?P={pid})" if again else rx.replace("(?P<pid>", f"(?P<{pid}>")
+            elif name and (again or not fields or name[1] in seen):
+                # a second %u, say: matched, not captured
                 rx = re.sub(r"\(\?P<\w+>", "(?:", rx)
             if name:
                 seen.add(name[1])
+            if possessive:
+                nxt = after(i)
+                literal = not nxt.startswith("%") or nxt == "%"
+                if code in "mnp" and literal and not nxt.isdigit():
+                    rx = rx.replace(r"\d+)", r"\d++)").replace(r"\.\d+(", r"\.\d++(")
+                elif code in "ud" and nxt in ("", "@", " ", ",", "]"):
+                    rx = rx.replace("]]*)", "]]*+)")
             out.append(rx)
             continue
-        out.append(r"\s+" if c == " " else re.escape(c))
+        if c == " ":
+            nxt = after(i + 1)
+            solid = nxt[1:] in _SOLID if nxt.startswith("%") else nxt != " "
+            out.append(r"\s++" if possessive and solid else r"\s+")
+        else:
+            out.append(re.escape(c))
         i += 1
     if optional:
         out.append(")?")
@@ -636,8 +678,10 @@ def read_stderr(
 # (one space after the severity, say). Searched for in what the entry pattern leaves, not in
 # the whole chunk.
 _NOT_ONE_LINE: Final = re.compile(
-    rf"\t|(?:{'|'.join(sorted(_ATTACHED))}): |LOG: {{1,2}}(?:statement: |execute )"
+    rf"\t|(?<![^\n]) |(?:{'|'.join(sorted(_ATTACHED))}): |LOG: {{1,2}}(?:statement: |execute )"
 )
+# A parse or bind step's line (and, in the other branch, a DETAIL line's text, skipped).
+_STEP_KIND: Final = re.compile(r"LOG:  duration: \d+(?:\.\d+)? ms  (bind|parse) .*|DETAIL:  .*")
 
 
 def read_stderr_batches(
@@ -726,22 +770,49 @@ class _StderrChunks:
     def __init__(self, state: _StderrLines, prefix: str) -> None:
         self.state = state
         self.stamps: dict[str, dt.datetime | None] = {}
-        body = _prefix_body(prefix)
         # A lazy field (%a, %i, %b) could end elsewhere than the line reader's reading.
-        lazy = "*?" in body or "+?" in body
+        lazy = "*?" in _prefix_body(prefix) or "+?" in _prefix_body(prefix)
         self.entry: re.Pattern[str] | None = None
         if not lazy:
+            # The same lines as prefix_regex's, each field read the same way; a quantifier
+            # never gives back what the next part could not take (``possessive``).
+            body = _prefix_body(prefix, possessive=True)
             self.entry = re.compile(
                 rf"(?<![^\n]){body}\s*(?:LOG:  (?=duration: |statement: |execute |bind |parse )"
-                r"(?:duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  |(?=\n|\Z)))?"
+                r"(?:duration: (?P<ms>\d++(?:\.\d++)?) ms(?:  |(?=\n|\Z)))?"
                 r"(?:(?P<kind>statement|execute|bind|parse)(?: [^:\n]*)?:[^\S\n]?(?P<sql>.*))?"
-                r"|DETAIL:  (?P<detail>.*))(?:\n|\Z)"
+                r"|DETAIL:  (?P<detail>.*))(?:\n|\Z)",
+                re.ASCII,  # as prefix_regex
             )
             index = self.entry.groupindex
             self.width = self.entry.groups + 1  # split(): the text before, then the groups
             self.at = {
                 k: index.get(k) for k in ("ts", "user", "db", "pid", "ms", "kind", "sql", "detail")
             }
+            # The extended protocol at log_min_duration_statement=0: each execute comes after
+            # its parse/bind steps (each with its DETAIL line), one entry in all. A DETAIL
+            # line has its message's prefix, to the byte (but for %l): that is tried first.
+            step = _prefix_body(prefix, pid="spid", fields=False, possessive=True)
+            step_again = _prefix_body(prefix, again=True, pid="spid", possessive=True)
+            steps = (
+                rf"(?:(?P<shead>{step})\s*LOG:  duration: \d++(?:\.\d++)? ms  (?:bind|parse) "
+                rf"[^\n]*\n(?:(?:(?P=shead)|{step_again})\s*DETAIL:  [^\n]*\n)?)"
+            )
+            self.steps = re.compile(rf"(?<![^\n]){steps}", re.ASCII)
+            again = _prefix_body(prefix, again=True, possessive=True)
+            self.extended = re.compile(
+                rf"(?<![^\n])(?P<steps>{steps}*)(?P<head>{body})\s*LOG:  duration: "
+                r"(?P<ms>\d++(?:\.\d++)?) ms  (?:statement|execute)(?: [^:\n]*)?:[^\S\n]?"
+                r"(?P<sql>.*)(?:\n|\Z)"
+                rf"(?:(?:(?P=head)|{again})\s*DETAIL:  (?P<detail>.*)(?:\n|\Z))?",
+                re.ASCII,
+            )
+            index = self.extended.groupindex
+            self.ext_width = self.extended.groups + 1
+            self.ext_at = {
+                k: index.get(k) for k in ("ts", "user", "db", "ms", "sql", "detail", "steps")
+            }
+            self.ext_skip = 0  # chunks to read without trying :attr:`extended` first
 
     def chunk(self, body: str, lineno: int, settled: bool) -> list[QueryEvent | EventBatch] | None:
         """The events of ``body`` (whole lines, no ``\r``), or ``None`` when the line reader
@@ -750,6 +821,13 @@ class _StderrChunks:
         if not settled:
             return None
         assert self.entry is not None
+        if self.ext_skip:
+            self.ext_skip -= 1
+        elif "DETAIL:  parameters: " in body or " ms  bind " in body or " ms  parse " in body:
+            out = self._extended(body, lineno)
+            if out is not None:
+                return out
+            self.ext_skip = 8  # not that shape: the general pattern for the next chunks
         parts = self.entry.split(body)
         width = self.width
         between = parts[0::width]
@@ -774,6 +852,99 @@ class _StderrChunks:
             ):
                 return None
         return self._paired(parts, between, n, lineno, ms, kinds, detail, pids)
+
+    def _extended(self, body: str, lineno: int) -> list[QueryEvent | EventBatch] | None:
+        """The events of ``body`` if every statement in it is an execute (or a statement)
+        with its duration, after its own parse/bind steps, with its DETAIL line or none:
+        what the extended protocol writes at ``log_min_duration_statement = 0``. ``None``
+        when some line in between attaches to an entry taken here."""
+        parts = self.extended.split(body)
+        width, at = self.ext_width, self.ext_at
+        between = parts[0::width]
+        n = len(between) - 1
+        after = between[1:]
+        if not n or (
+            any(after) and _NOT_ONE_LINE.search(self.steps.sub("", "".join(after))) is not None
+        ):
+            return None
+        steps = parts[at["steps"] : n * width : width]
+        detail = parts[at["detail"] : n * width : width]
+        # The line of each entry's statement: after the lines of the text before it, of its
+        # steps, and of the entry before it (one line, or two with its DETAIL line).
+        newlines = itertools.repeat("\n")
+        step_lines = list(map(str.count, steps, newlines))
+        before = map(str.count, between, newlines)
+        taken = (1 if d is None else 2 for d in detail)
+        self._count_steps("".join(steps), sum(step_lines))
+        firsts = list(
+            itertools.accumulate(
+                map(operator.add, map(operator.add, before, step_lines), (0, *taken)),
+                initial=lineno,
+            )
+        )[1:]
+        state = self.state
+        out: list[QueryEvent | EventBatch] = []
+        # runs of entries with nothing between them: where other messages come (and steps
+        # no statement follows), the line reader reads them before the next run
+        starts = [0, *itertools.compress(range(1, n), between[1:n]), n]
+        for a, b in itertools.pairwise(starts):
+            text = between[a]
+            if text:
+                out.extend(
+                    state.feed(split_lines(text), firsts[a] - step_lines[a] - text.count("\n"))
+                )
+            out.extend(state.flush())
+            out.append(self._ext_batch(parts, a, b, firsts))
+        if between[n]:
+            last = firsts[n - 1] + (1 if detail[n - 1] is None else 2)
+            out.extend(state.feed(split_lines(between[n]), last))
+        return out
+
+    def _count_steps(self, steps: str, lines: int) -> None:
+        """Counts the parse and bind steps of ``steps`` (the ``lines`` lines :attr:`steps`
+        took) as skipped: each line holds its own marker once, or a regex counts them."""
+        if not steps:
+            return
+        binds, parses = steps.count(" ms  bind "), steps.count(" ms  parse ")
+        if binds + parses + steps.count("DETAIL:  ") != lines:
+            # a statement or a value holds a marker: count the lines themselves
+            kinds = collections.Counter(_STEP_KIND.findall(steps))
+            binds, parses = kinds["bind"], kinds["parse"]
+        stats = self.state.stats
+        if binds:
+            stats.skip(_STEP_SKIPS["bind"], binds)
+        if parses:
+            stats.skip(_STEP_SKIPS["parse"], parses)
+
+    def _ext_batch(self, parts: list[Any], a: int, b: int, firsts: list[int]) -> EventBatch:
+        """Entries ``a`` to ``b`` of :attr:`extended` (in a row) as columns."""
+        width, at = self.ext_width, self.ext_at
+
+        def col(name: str) -> list[Any] | None:
+            group = at[name]
+            if group is None:
+                return None
+            return parts[a * width + group : b * width : width]
+
+        n = b - a
+        sqls = list(map(str.strip, col("sql") or []))
+        ms = list(map(float, col("ms") or []))
+        stamps = col("ts")
+        ts: list[dt.datetime | None] = (
+            [None] * n if stamps is None else parse_each(self.stamps, stamps, parse_ts)
+        )
+        users = _who(col("user"), n)
+        dbs = _who(col("db"), n)
+        details = col("detail") or [None] * n
+        source = self.state.source
+
+        def event(i: int) -> QueryEvent:
+            text = details[i]
+            where = f"{source}:{firsts[a + i]}"
+            params = parse_parameters(text) if text else None
+            return logged(sqls[i], ms[i], ts[i], params, "postgresql", dbs[i], users[i], where)
+
+        return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
 
     def _simple(
         self, parts: list[Any], between: list[str], n: int, lineno: int
