@@ -122,9 +122,13 @@ def _advise(args: argparse.Namespace) -> int:
         workload = _from_logs(args)
         if _unreadable(workload, args, "advise"):
             return 2
+        if args.stats and args.db:
+            raise BackendperfError("give --stats or --db, not both (--db reads the statistics)")
         if args.schema:
             dialect = args.dialect or _workload_dialect(workload)
             schema = Schema.from_ddl_file(args.schema, dialect)
+            if args.stats:  # a statistics-only dump over the DDL
+                schema.add_statistics(Schema.from_stats_file(args.stats))
         elif args.stats:
             schema = Schema.from_stats_file(args.stats)
         elif args.db:
@@ -354,10 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--db", metavar="URL", help="read the schema (and statistics) from this database"
     )
-    source.add_argument(
+    advise.add_argument(
         "--stats",
         metavar="FILE",
-        help="the schema and statistics `backendperf stats` exported (advise offline as with --db)",
+        help="the schema and statistics `backendperf stats` exported, or a PostgreSQL 18 "
+        "`pg_dump --statistics-only` script (with --schema DDL.sql) or `--schema-only "
+        "--statistics` one: advise offline as with --db",
     )
     advise.add_argument(
         "--dialect",

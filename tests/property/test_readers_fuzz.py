@@ -359,7 +359,9 @@ _EXT_PREFIXES = {
     "%m [%p] %q%u@%d ": "2026-11-28 06:55:{s:02d}.{ms:03d} UTC [{pid}] {who} ",
     "%m [%p] ": "2026-11-28 06:55:{s:02d}.{ms:03d} UTC [{pid}] ",
     # %l: a DETAIL line's prefix is not its message's, to the byte
-    "%t [%p]: [%l-1] user=%u,db=%d ": "2026-11-28 06:55:{s:02d} UTC [{pid}]: [{l}-1] user=app,db=shop ",
+    "%t [%p]: [%l-1] user=%u,db=%d ": (
+        "2026-11-28 06:55:{s:02d} UTC [{pid}]: [{l}-1] user=app,db=shop "
+    ),
 }
 _SQL = st.sampled_from(
     [

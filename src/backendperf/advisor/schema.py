@@ -175,6 +175,16 @@ class Schema:
                     if index is not None:
                         table = schema._get(index.table)
                         table.indexes.append(index)
+            elif isinstance(statement, exp.Alter) and isinstance(statement.this, exp.Table):
+                # pg_dump writes every key this way: ALTER TABLE ONLY t ADD CONSTRAINT ...
+                items = [
+                    item
+                    for action in statement.args.get("actions") or []
+                    if isinstance(action, exp.AddConstraint)
+                    for item in action.expressions
+                ]
+                if items:
+                    schema._add_keys(schema._get(statement.this.name), items, read)
         return schema
 
     @classmethod
@@ -197,8 +207,7 @@ class Schema:
         table = self._get(table_expr.name)
         if not isinstance(target, exp.Schema):
             return
-        primary: list[str] = []
-        keys: list[tuple[str | None, list[str], bool]] = []  # (name, columns, unique)
+        constraints: list[exp.Expression] = []
         for item in target.expressions:
             if isinstance(item, exp.ColumnDef):
                 name = _name(item.name)
@@ -211,36 +220,45 @@ class Schema:
                     if isinstance(ckind, exp.CollateColumnConstraint):  # COLLATE "C"
                         column.collation = ckind.this.name if ckind.this is not None else None
                     elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
-                        primary = [name]
+                        constraints.append(exp.PrimaryKey(expressions=[exp.to_identifier(name)]))
                     elif isinstance(ckind, exp.UniqueColumnConstraint):
-                        keys.append((None, [name], True))
+                        constraints.append(
+                            exp.UniqueColumnConstraint(
+                                this=exp.Schema(expressions=[exp.to_identifier(name)])
+                            )
+                        )
                     elif isinstance(ckind, exp.Reference):
                         table.foreign_keys.append(((name,), _referenced(ckind)))
             elif isinstance(item, exp.Identifier):  # SQLite: a column without a type
                 table.columns[_name(item.name)] = Column(_name(item.name), "")
-            elif isinstance(item, exp.PrimaryKey):
-                primary = [_name(e.name) for e in item.expressions]
-            elif isinstance(item, exp.ForeignKey):
-                fk = tuple(_name(e.name) for e in item.expressions)
-                table.foreign_keys.append((fk, _referenced(item.args.get("reference"))))
-            elif isinstance(item, exp.UniqueColumnConstraint):  # UNIQUE (a, b) / UNIQUE KEY u (a)
-                this = item.this
-                named = isinstance(this, exp.Schema) and this.name
-                cols = [_name(e.name) for e in getattr(this, "expressions", [])]
-                keys.append((_name(this.name) if named else None, cols, True))
-            elif isinstance(item, exp.IndexColumnConstraint):  # MySQL: KEY ix (a, b)
-                cols = [_name(e.name) for e in item.expressions]
-                keys.append((_name(item.name) if item.name else None, cols, False))
-            elif isinstance(item, exp.Constraint):  # CONSTRAINT name PRIMARY KEY / UNIQUE (...)
-                for sub in item.expressions:
-                    if isinstance(sub, exp.PrimaryKey):
-                        primary = [_name(e.name) for e in sub.expressions]
-                    elif isinstance(sub, exp.UniqueColumnConstraint):
-                        cols = [_name(e.name) for e in getattr(sub.this, "expressions", [])]
-                        keys.append((_name(item.name) if item.name else None, cols, True))
-        if primary:
-            pk_name = "PRIMARY" if read == "mysql" else f"{table.name}_pkey"
-            table.indexes.insert(0, Index(pk_name, table.name, tuple(primary), unique=True))
+            else:
+                constraints.append(item)
+        self._add_keys(table, constraints, read)
+
+    def _add_keys(self, table: Table, items: list[exp.Expression], read: str) -> None:
+        """Primary keys, unique keys, plain keys (MySQL) and foreign keys of ``table``, from
+        a ``CREATE TABLE``'s table constraints or an ``ALTER TABLE ... ADD CONSTRAINT``."""
+        primary: tuple[str | None, list[str]] | None = None
+        keys: list[tuple[str | None, list[str], bool]] = []  # (name, columns, unique)
+        for item in items:
+            given = _name(item.name) if isinstance(item, exp.Constraint) and item.name else None
+            for sub in item.expressions if isinstance(item, exp.Constraint) else [item]:
+                if isinstance(sub, exp.PrimaryKey):
+                    primary = (given, [_name(e.name) for e in sub.expressions])
+                elif isinstance(sub, exp.ForeignKey):
+                    fk = tuple(_name(e.name) for e in sub.expressions)
+                    table.foreign_keys.append((fk, _referenced(sub.args.get("reference"))))
+                elif isinstance(sub, exp.UniqueColumnConstraint):  # UNIQUE (a, b), UNIQUE KEY u (a)
+                    this = sub.this
+                    named = isinstance(this, exp.Schema) and this.name
+                    cols = [_name(e.name) for e in getattr(this, "expressions", [])]
+                    keys.append((given or (_name(this.name) if named else None), cols, True))
+                elif isinstance(sub, exp.IndexColumnConstraint):  # MySQL: KEY ix (a, b)
+                    cols = [_name(e.name) for e in sub.expressions]
+                    keys.append((_name(sub.name) if sub.name else None, cols, False))
+        if primary is not None and primary[1]:
+            pk_name = "PRIMARY" if read == "mysql" else primary[0] or f"{table.name}_pkey"
+            table.indexes.insert(0, Index(pk_name, table.name, tuple(primary[1]), unique=True))
         for given, cols, unique in keys:
             if cols:
                 name = given or f"{table.name}_{'_'.join(cols)}_{'key' if unique else 'idx'}"
@@ -355,15 +373,43 @@ class Schema:
 
     @classmethod
     def from_stats_file(cls, path: str | os.PathLike[str]) -> Schema:
-        """:meth:`from_json` of a file ``backendperf stats`` wrote."""
+        """The schema and statistics of a file ``backendperf stats`` wrote (:meth:`from_json`),
+        or of a PostgreSQL 18 ``pg_dump --statistics-only`` / ``--statistics`` script
+        (:func:`~backendperf.advisor.pgdump.read_pg_dump`)."""
         import json
         import pathlib
 
         try:
-            data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+            text = pathlib.Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"cannot read statistics snapshot {path}: {exc}") from exc
+        if not text.lstrip().startswith(("{", "[")):
+            from backendperf.advisor.pgdump import read_pg_dump
+
+            return read_pg_dump(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"cannot read statistics snapshot {path}: {exc}") from exc
         return cls.from_json(data)
+
+    def add_statistics(self, other: Schema) -> Schema:
+        """This schema with ``other``'s row counts and column statistics where ``other`` has
+        them (a statistics-only dump over the DDL), for the tables and columns this one
+        has. Returns ``self``."""
+        for name, theirs in other.tables.items():
+            mine = self.table(name)
+            if mine is None:
+                continue
+            if theirs.rows is not None:
+                mine.rows = theirs.rows
+            for column in theirs.columns.values():
+                own = mine.column(column.name)
+                if own is not None and column.n_distinct is not None:
+                    own.n_distinct, own.null_frac = column.n_distinct, column.null_frac
+                    own.common = dict(column.common)
+        self.statement_timeouts = {**other.statement_timeouts, **self.statement_timeouts}
+        return self
 
     # -- live databases -------------------------------------------------------------------
 
