@@ -39,6 +39,53 @@ class _Statement:
     no skip scan, and an index-only scan of the whole index reads that column too."""
 
 
+@dataclass(slots=True)
+class _Write:
+    """A statement that writes rows into a table's indexes. PostgreSQL's plans leave index
+    upkeep out, so the pick charges each index on ``table`` for every row written into it
+    (:data:`UPKEEP_PAGES` pages' cost a row)."""
+
+    statement: _Statement
+    table: str
+    columns: frozenset[str] | None
+    """The columns an UPDATE sets (an index holding none of them is not charged: a HOT
+    update leaves it alone); ``None``: every index (an INSERT)."""
+    rows: float = 1.0
+    """Rows written per call: the plan's estimate."""
+
+
+UPKEEP_PAGES = 1.0
+"""What one row written into an index costs, in pages (``seq_page_cost`` each): the descent
+is cheap, but the leaf page it dirties is WAL-logged and written back."""
+
+
+def _write_of(sql: str, tables: set[str]) -> tuple[str, frozenset[str] | None] | None:
+    """``(table, columns)`` when ``sql`` is an INSERT (columns ``None``) or an UPDATE (the
+    columns it sets) on one of ``tables``; else ``None`` (a DELETE leaves index entries to
+    VACUUM)."""
+    import sqlglot
+    from sqlglot import exp
+
+    head = sql.lstrip()[:6].upper()
+    if head not in ("INSERT", "UPDATE"):
+        return None
+    try:
+        tree = sqlglot.parse_one(sql, read="postgres")
+    except Exception:  # sqlglot's errors: not charged
+        return None
+    target = tree.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    if not isinstance(target, exp.Table) or target.name.lower() not in tables:
+        return None
+    if isinstance(tree, exp.Insert):
+        return target.name.lower(), None
+    if isinstance(tree, exp.Update):
+        sets = [e.this for e in tree.expressions if isinstance(e, exp.EQ)]
+        return target.name.lower(), frozenset(c.name.lower() for c in sets if c is not None)
+    return None
+
+
 def _bare(table: str) -> str:
     """A suggestion's table without its schema or quotes: its ``pg_class.relname``."""
     return table.rsplit(".", 1)[-1].strip('"')
@@ -115,6 +162,11 @@ def _validate_postgres(
             if fingerprint in statements:  # parsed again only for what will be costed
                 statement = statements[fingerprint]
                 statement.tables, statement.columns = _tables_of(statement.sql, real)
+        writes = [
+            _Write(s, write[0], write[1])
+            for s in statements.values()
+            if (write := _write_of(s.sql, on)) is not None
+        ]
         try:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
@@ -127,6 +179,7 @@ def _validate_postgres(
                 statements,
                 budget,
                 texts,
+                writes,
             )
         finally:
             conn.rollback()  # an aborted transaction first, then HypoPG's backend-local state
@@ -215,6 +268,33 @@ class _Coster:
         self.sizes: dict[str, int] = {}
         self.failed: dict[str, str] = {}
         self.generic: set[str] = set()
+        self.writes: list[_Write] = []
+        """The workload's writes on the tables the pick may index (:meth:`charge`)."""
+        self.page = 1.0  # seq_page_cost, once :meth:`charge` has read it
+
+    def charge(self, writes: list[_Write]) -> None:
+        """Charge every index for the rows ``writes`` put into it (each write's rows per
+        call from its plan, as EXPLAIN estimates them; never run)."""
+        if not writes:
+            return
+        row = self.conn.execute("SELECT current_setting('seq_page_cost')::float8").fetchone()
+        self.page = float(row[0]) if row else 1.0
+        for write in writes:
+            plan = self._plan(write.statement)  # ModifyTable, over the rows it writes
+            below = plan.get("Plans") if plan is not None else None
+            if below:
+                write.rows = float(below[0].get("Plan Rows", 1.0))
+        self.writes = writes
+        self.cache.clear()
+
+    def upkeep(self, candidate: Candidate) -> float:
+        """What ``candidate`` costs the workload's writes (in the plans' cost units)."""
+        table, held = _bare(candidate.table).lower(), _held(candidate)
+        return sum(
+            w.rows * w.statement.calls * UPKEEP_PAGES * self.page
+            for w in self.writes
+            if w.table == table and (w.columns is None or w.columns & held)
+        )
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
         ddl = [(c.ddl("postgresql"), _bare(c.table).lower(), c) for c in indexes]
@@ -251,6 +331,13 @@ class _Coster:
             for s in self.statements
             if s.fingerprint not in failed
         }
+        for write in self.writes:  # what the indexes add to each write (plans leave it out)
+            held = [_held(c) for d, table, c in ddl if table == write.table]
+            charged = sum(1 for h in held if write.columns is None or write.columns & h)
+            if charged:
+                fingerprint = write.statement.fingerprint
+                upkeep = charged * write.rows * write.statement.calls * UPKEEP_PAGES * self.page
+                result[fingerprint] = result.get(fingerprint, 0.0) + upkeep
         self.cache[key] = result
         return result
 
@@ -323,6 +410,12 @@ class _Coster:
     def _cost(self, statement: _Statement) -> float:
         if statement.fingerprint in self.failed:
             return 0.0
+        plan = self._plan(statement)
+        return 0.0 if plan is None else float(plan["Total Cost"]) * statement.calls
+
+    def _plan(self, statement: _Statement) -> dict[str, Any] | None:
+        """The top node of ``statement``'s plan (EXPLAINed, never run), or ``None`` when it
+        cannot be planned (the reason kept in :attr:`failed`)."""
         conn = self.conn
         conn.execute("SAVEPOINT bp_explain")
         try:
@@ -342,10 +435,11 @@ class _Coster:
             conn.execute("ROLLBACK TO SAVEPOINT bp_explain")
             conn.execute("DEALLOCATE ALL")  # a PREPARE outlives the rollback
             self.failed[statement.fingerprint] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            return 0.0
+            return None
         conn.execute("RELEASE SAVEPOINT bp_explain")
         plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
-        return float(plan[0]["Plan"]["Total Cost"]) * statement.calls
+        top: dict[str, Any] = plan[0]["Plan"]
+        return top
 
 
 def _lead(candidate: Candidate) -> str | None:
@@ -402,10 +496,12 @@ def _greedy(
     statements: dict[str, _Statement],
     budget: tuple[int | None, int | None, float],
     texts: Mapping[str, str],
+    writes: list[_Write] | None = None,
 ) -> None:
     relevant = sorted({f for s in suggestions for f in s.fingerprints if f in statements})
     method, ns, columns_of, existing = how
     coster = _Coster(conn, method, ns, [statements[f] for f in relevant], columns_of, existing)
+    coster.charge(writes or [])
     base = coster.costs([])
     picker = pick(coster, base, suggestions, *budget)
     chosen, current, over = picker.chosen, picker.current, picker.over
@@ -419,6 +515,12 @@ def _greedy(
         suggestion.cost_after = round(after, 2)
         assert suggestion.candidate is not None
         suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
+        upkeep = coster.upkeep(suggestion.candidate)
+        if upkeep and suggestion in chosen:
+            suggestion.notes.append(
+                f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE statements "
+                "write into it (the plans leave index upkeep out)"
+            )
         if not mine:
             suggestion.notes.append("not validated: none of its statements could be EXPLAINed")
             suggestion.method = "heuristic"
