@@ -894,7 +894,7 @@ class _StderrChunks:
                     state.feed(split_lines(text), firsts[a] - step_lines[a] - text.count("\n"))
                 )
             out.extend(state.flush())
-            out.append(self._ext_batch(parts, a, b, firsts))
+            out.append(self._batch(parts, a, b, firsts.__getitem__, extended=True))
         if between[n]:
             last = firsts[n - 1] + (1 if detail[n - 1] is None else 2)
             out.extend(state.feed(split_lines(between[n]), last))
@@ -916,36 +916,6 @@ class _StderrChunks:
         if parses:
             stats.skip(_STEP_SKIPS["parse"], parses)
 
-    def _ext_batch(self, parts: list[Any], a: int, b: int, firsts: list[int]) -> EventBatch:
-        """Entries ``a`` to ``b`` of :attr:`extended` (in a row) as columns."""
-        width, at = self.ext_width, self.ext_at
-
-        def col(name: str) -> list[Any] | None:
-            group = at[name]
-            if group is None:
-                return None
-            return parts[a * width + group : b * width : width]
-
-        n = b - a
-        sqls = list(map(str.strip, col("sql") or []))
-        ms = list(map(float, col("ms") or []))
-        stamps = col("ts")
-        ts: list[dt.datetime | None] = (
-            [None] * n if stamps is None else parse_each(self.stamps, stamps, parse_ts)
-        )
-        users = _who(col("user"), n)
-        dbs = _who(col("db"), n)
-        details = col("detail") or [None] * n
-        source = self.state.source
-
-        def event(i: int) -> QueryEvent:
-            text = details[i]
-            where = f"{source}:{firsts[a + i]}"
-            params = parse_parameters(text) if text else None
-            return logged(sqls[i], ms[i], ts[i], params, "postgresql", dbs[i], users[i], where)
-
-        return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
-
     def _simple(
         self, parts: list[Any], between: list[str], n: int, lineno: int
     ) -> list[QueryEvent | EventBatch]:
@@ -957,7 +927,11 @@ class _StderrChunks:
         for i, text in enumerate(between):
             if text:  # other messages (connections, checkpoints, errors): the line reader's
                 if run < min(i, n):
-                    out.append(self._batch(parts, run, min(i, n), run_line))
+                    out.append(
+                        self._batch(
+                            parts, run, min(i, n), functools.partial(operator.add, run_line - run)
+                        )
+                    )
                 lines = split_lines(text)
                 out.extend(state.feed(lines, line))
                 line += len(lines)
@@ -967,7 +941,7 @@ class _StderrChunks:
                     out.extend(state.flush())
                 line += 1
         if run < n:
-            out.append(self._batch(parts, run, n, run_line))
+            out.append(self._batch(parts, run, n, functools.partial(operator.add, run_line - run)))
         return out
 
     def _paired(
@@ -1139,12 +1113,21 @@ class _StderrChunks:
 
         return EventBatch("postgresql", sqls, took, ts, None, None, dbs, users, event)
 
-    def _batch(self, parts: list[Any], a: int, b: int, first_line: int) -> EventBatch:
-        """Entries ``a`` to ``b`` (one line each, in a row) as columns."""
-        width = self.width
+    def _batch(
+        self,
+        parts: list[Any],
+        a: int,
+        b: int,
+        line_of: Callable[[int], int],
+        *,
+        extended: bool = False,
+    ) -> EventBatch:
+        """Entries ``a`` to ``b`` (in a row) of :attr:`entry`'s split, or of
+        :attr:`extended`'s, as columns; ``line_of(i)``: the line of entry ``i``."""
+        width, at = (self.ext_width, self.ext_at) if extended else (self.width, self.at)
 
         def col(name: str) -> list[Any] | None:
-            group = self.at[name]
+            group = at.get(name)
             if group is None:
                 return None
             return parts[a * width + group : b * width : width]
@@ -1158,11 +1141,14 @@ class _StderrChunks:
         )
         users = _who(col("user"), n)
         dbs = _who(col("db"), n)
+        details = col("detail") or [None] * n  # an extended entry's parameters
         source = self.state.source
 
         def event(i: int) -> QueryEvent:
-            where = f"{source}:{first_line + i}"
-            return logged(sqls[i], ms[i], ts[i], None, "postgresql", dbs[i], users[i], where)
+            text = details[i]
+            params = parse_parameters(text) if text else None
+            where = f"{source}:{line_of(a + i)}"
+            return logged(sqls[i], ms[i], ts[i], params, "postgresql", dbs[i], users[i], where)
 
         return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
 
