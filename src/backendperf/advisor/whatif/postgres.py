@@ -289,12 +289,15 @@ class _Coster:
 
     def upkeep(self, candidate: Candidate) -> float:
         """What ``candidate`` costs the workload's writes (in the plans' cost units)."""
-        table, held = _bare(candidate.table).lower(), _held(candidate)
-        return sum(
-            w.rows * w.statement.calls * UPKEEP_PAGES * self.page
-            for w in self.writes
-            if w.table == table and (w.columns is None or w.columns & held)
-        )
+        return sum(self._upkeep(write, candidate) for write in self.writes)
+
+    def _upkeep(self, write: _Write, candidate: Candidate) -> float:
+        """What ``candidate`` costs ``write``: its rows a run, if they go into the index."""
+        if _bare(candidate.table).lower() != write.table:
+            return 0.0
+        if write.columns is not None and not write.columns & _held(candidate):
+            return 0.0  # an UPDATE of other columns: HOT leaves the index alone
+        return write.rows * write.statement.calls * UPKEEP_PAGES * self.page
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
         ddl = [(c.ddl("postgresql"), _bare(c.table).lower(), c) for c in indexes]
@@ -332,11 +335,9 @@ class _Coster:
             if s.fingerprint not in failed
         }
         for write in self.writes:  # what the indexes add to each write (plans leave it out)
-            held = [_held(c) for d, table, c in ddl if table == write.table]
-            charged = sum(1 for h in held if write.columns is None or write.columns & h)
-            if charged:
+            upkeep = sum(self._upkeep(write, c) for c in indexes)
+            if upkeep:
                 fingerprint = write.statement.fingerprint
-                upkeep = charged * write.rows * write.statement.calls * UPKEEP_PAGES * self.page
                 result[fingerprint] = result.get(fingerprint, 0.0) + upkeep
         self.cache[key] = result
         return result
