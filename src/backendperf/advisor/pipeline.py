@@ -281,14 +281,13 @@ def prune(state: State) -> State:
             and candidate.where is None
             and _few_values(table, candidate.columns[0])
         ):
-            col = table.column(candidate.columns[0])
-            distinct = col.distinct(table.rows) if col is not None else None
             del state.picks[key]
             _none(
                 state,
                 pick,
-                f"{candidate.table}.{candidate.columns[0]} has only {distinct:.0f} "
-                "distinct values: an index would not be used",
+                f"{candidate.table}.{candidate.columns[0]} has only "
+                f"{_distinct(table, candidate.columns[0]):.0f} distinct values: an index would "
+                "not be used",
             )
     return state
 
@@ -385,10 +384,15 @@ def single_columns(state: State) -> State:
     return state
 
 
+def _distinct(table: Table, column: str) -> float | None:
+    """The number of distinct values the statistics give ``column``, if any."""
+    col = table.column(column)
+    return col.distinct(table.rows) if col is not None else None
+
+
 def _few_values(table: Table, column: str) -> bool:
     """Whether the statistics say ``column`` has too few distinct values for an index alone."""
-    col = table.column(column)
-    distinct = col.distinct(table.rows) if col is not None else None
+    distinct = _distinct(table, column)
     return distinct is not None and distinct < LOW_SELECTIVITY and (table.rows or 0) > 1000
 
 

@@ -91,7 +91,8 @@ class _Picker:
         self.chosen: list[Suggestion] = []
         self.taken: dict[int, Candidate] = {}  # id(suggestion) -> the variant in use
         self.over: dict[int, str] = {}  # id(suggestion) -> why the budget left it out
-        self.filled: dict[int, float] = {}  # id(suggestion) -> its share, taken by fill()
+        self.filled: set[int] = set()  # id(suggestion) of each pick fill() took
+        self.fill_saved = 0.0  # the share of the cost those picks saved together
 
     def size(self, candidate: Candidate) -> int:
         return self.coster.sizes.get(candidate.ddl("postgresql"), 0)
@@ -122,7 +123,7 @@ class _Picker:
                 return
             _, suggestion, self.current = worst
             self.chosen.remove(suggestion)
-            self.filled.pop(id(suggestion), None)
+            self.filled.discard(id(suggestion))
             self.over[id(suggestion)] = (
                 f"with the indexes taken after it, it saves less than {self.min_gain:.0%} of "
                 "the estimated cost"
@@ -132,14 +133,7 @@ class _Picker:
         """Whether an index already taken (but ``without``'s) gives ``candidate``'s access
         path: the same index, or one its key leads (two suggestions can narrow to the same
         ``(p_size)``, or one to another's prefix)."""
-        return any(
-            t.table == candidate.table
-            and t.where == candidate.where
-            and set(candidate.include) <= set(t.include)
-            and candidate.is_prefix_of(t.columns, t.desc)
-            for s in self.chosen
-            if s is not without and (t := self.taken[id(s)])
-        )
+        return any(_gives(self.taken[id(s)], candidate) for s in self.chosen if s is not without)
 
     def fits(self, candidate: Candidate, used: int) -> bool:
         size = self.coster.sizes.get(candidate.ddl("postgresql"))
@@ -227,11 +221,9 @@ class _Picker:
             self.run([s for s in suggestions if id(s) not in before])
         finally:
             self.min_gain, self.per_byte = kept, per_byte
-        for suggestion in self.chosen:
-            if id(suggestion) not in before:
-                self.filled[id(suggestion)] = 0.0
+        self.filled = {id(s) for s in self.chosen} - before
         if self.filled and start:
-            self.filled = dict.fromkeys(self.filled, 1 - sum(self.current.values()) / start)
+            self.fill_saved = 1 - sum(self.current.values()) / start
 
     def _extension(
         self, total: float, used: int
@@ -265,7 +257,7 @@ class _Picker:
                 pick.notes.append(
                     f"taken with the bytes --max-size left: it saves less than "
                     f"{self.min_gain:.0%} of the estimated cost (the indexes taken so save "
-                    f"{self.filled[id(pick)]:.1%} of it together)"
+                    f"{self.fill_saved:.1%} of it together)"
                 )
             variant = self.taken[id(pick)]
             whole = pick.candidate
@@ -325,6 +317,17 @@ def pick(
     first.prune()
     first.apply()
     return first
+
+
+def _gives(index: Candidate, candidate: Candidate) -> bool:
+    """Whether ``index`` gives ``candidate``'s access path: same table and predicate, its key
+    led by ``candidate``'s, and every INCLUDE column of ``candidate`` in it."""
+    return (
+        index.table == candidate.table
+        and index.where == candidate.where
+        and set(candidate.include) <= set(index.include)
+        and candidate.is_prefix_of(index.columns, index.desc)
+    )
 
 
 def _wider(candidate: Candidate, covers: dict[str, tuple[str, ...]]) -> list[Candidate]:

@@ -516,8 +516,7 @@ def _greedy(
         suggestion.cost_after = round(after, 2)
         assert suggestion.candidate is not None
         suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
-        upkeep = coster.upkeep(suggestion.candidate)
-        if upkeep and suggestion in chosen:
+        if suggestion in chosen and (upkeep := coster.upkeep(suggestion.candidate)):
             suggestion.notes.append(
                 f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE statements "
                 "write into it (the plans leave index upkeep out)"

@@ -771,7 +771,8 @@ class _StderrChunks:
         self.state = state
         self.stamps: dict[str, dt.datetime | None] = {}
         # A lazy field (%a, %i, %b) could end elsewhere than the line reader's reading.
-        lazy = "*?" in _prefix_body(prefix) or "+?" in _prefix_body(prefix)
+        plain = _prefix_body(prefix)
+        lazy = "*?" in plain or "+?" in plain
         self.entry: re.Pattern[str] | None = None
         if not lazy:
             # The same lines as prefix_regex's, each field read the same way; a quantifier
@@ -1141,7 +1142,7 @@ class _StderrChunks:
         )
         users = _who(col("user"), n)
         dbs = _who(col("db"), n)
-        details = col("detail") or [None] * n  # an extended entry's parameters
+        details = (extended and col("detail")) or [None] * n  # an extended entry's parameters
         source = self.state.source
 
         def event(i: int) -> QueryEvent:
