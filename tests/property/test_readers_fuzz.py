@@ -378,19 +378,28 @@ _ext_units = st.lists(
         _SQL,
         st.booleans(),  # a parse step
         st.sampled_from(["'7'", "' ms  bind x'", "NULL", None]),  # the parameter (None: none)
-        st.sampled_from([None, None, None, "other", "detail", "continuation", "nodur"]),
+        st.sampled_from([None, None, None, "other", "detail", "continuation", "nodur", "garbage"]),
     ),
     max_size=40,
 )
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(_ext_units, st.sampled_from(sorted(_EXT_PREFIXES)), st.sampled_from([300, 2000, 1 << 20]))
+@given(
+    _ext_units,
+    st.sampled_from(sorted(_EXT_PREFIXES)),
+    st.sampled_from([300, 2000, 1 << 20]),
+    st.booleans(),
+)
 def test_extended_protocol_chunks_match_line_reader(
-    units: list[tuple[int, str, bool, str | None, str | None]], prefix: str, chunk: int
+    units: list[tuple[int, str, bool, str | None, str | None]],
+    prefix: str,
+    chunk: int,
+    newline: bool,
 ) -> None:
     """The chunk reader's extended-protocol pattern (steps, execute and DETAIL lines in one
-    entry) gives exactly the line reader's events, skip counts and line numbers."""
+    entry) gives exactly the line reader's events, skip counts and line numbers, whether or
+    not the file ends with a newline."""
     import io
 
     from backendperf.workload.readers.postgres import read_stderr, read_stderr_lines
@@ -423,7 +432,11 @@ def test_extended_protocol_chunks_match_line_reader(
             line(pid + 1, "DETAIL:  parameters: $1 = '9'")
         elif extra == "continuation":
             lines.append("\tAND true\n")
+        elif extra == "garbage":  # malformed: counted with its line number
+            lines.append("garbage line\n")
     text = "".join(lines)
+    if not newline:
+        text = text.removesuffix("\n")
 
     def run(fn: Any, **kwargs: Any) -> tuple[list[Any], ReadStats]:
         stats = ReadStats()

@@ -680,8 +680,6 @@ def read_stderr(
 _NOT_ONE_LINE: Final = re.compile(
     rf"\t|(?<![^\n]) |(?:{'|'.join(sorted(_ATTACHED))}): |LOG: {{1,2}}(?:statement: |execute )"
 )
-# A parse or bind step's line (and, in the other branch, a DETAIL line's text, skipped).
-_STEP_KIND: Final = re.compile(r"LOG:  duration: \d+(?:\.\d+)? ms  (bind|parse) .*|DETAIL:  .*")
 
 
 def read_stderr_batches(
@@ -704,19 +702,20 @@ def read_stderr_batches(
     # message before it), where one is near the end of what was read.
     for body, carry in chunks(stream, chunk_size, _before_message(state.regex)):
         items = None
+        lines = _lines(body)
         if columns.entry is not None and "\r" not in body:
             # A message ends at the next line with the prefix (not a DETAIL line): until
             # one is here, the last statement might still get one, after blank lines.
             m = state.regex.match(carry)
             settled = not carry or (m is not None and m["severity"] not in _ATTACHED)
-            items = columns.chunk(body, lineno, settled)
+            items = columns.chunk(body, lineno, lines, settled)
         if items is None:  # lines that attach to others: the line reader reads the chunk
-            lines = io.StringIO(body, newline="").readlines()
-            yield from state.feed(lines, lineno)
-            lineno += len(lines)
+            each = io.StringIO(body, newline="").readlines()
+            yield from state.feed(each, lineno)
+            lineno += len(each)
             continue
         yield from items
-        lineno += body.count("\n") + (body[-1] != "\n")
+        lineno += lines
     yield from state.flush()
     yield from state.messages.finish()
     stats.lines += lineno - first_line
@@ -795,28 +794,37 @@ class _StderrChunks:
             # line has its message's prefix, to the byte (but for %l): that is tried first.
             step = _prefix_body(prefix, pid="spid", fields=False, possessive=True)
             step_again = _prefix_body(prefix, again=True, pid="spid", possessive=True)
-            steps = (
-                rf"(?:(?P<shead>{step})\s*LOG:  duration: \d++(?:\.\d++)? ms  (?:bind|parse) "
-                rf"[^\n]*\n(?:(?:(?P=shead)|{step_again})\s*DETAIL:  [^\n]*\n)?)"
+            self.steps = re.compile(
+                rf"(?<![^\n])(?P<shead>{step})\s*LOG:  duration: \d++(?:\.\d++)? ms  "
+                r"(?P<kind>bind|parse) [^\n]*\n"
+                rf"(?:(?:(?P=shead)|{step_again})\s*DETAIL:  [^\n]*\n)?",
+                re.ASCII,
             )
-            self.steps = re.compile(rf"(?<![^\n]){steps}", re.ASCII)
+            # Each line's prefix is matched once: a lazy loop over the lines of the entry,
+            # each a step (with its DETAIL line) or the statement that ends the entry
+            # (``end``, set only there); the groups keep the last line's values.
             again = _prefix_body(prefix, again=True, possessive=True)
             self.extended = re.compile(
-                rf"(?<![^\n])(?P<steps>{steps}*)(?P<head>{body})\s*LOG:  duration: "
-                r"(?P<ms>\d++(?:\.\d++)?) ms  (?:statement|execute)(?: [^:\n]*)?:[^\S\n]?"
-                r"(?P<sql>.*)(?:\n|\Z)"
+                rf"(?<![^\n])(?P<lines>(?:(?P<head>{body})\s*LOG:  duration: "
+                r"(?P<ms>\d++(?:\.\d++)?) ms  (?:(?:bind|parse) [^\n]*\n"
+                rf"(?:(?:(?P=head)|{again})\s*DETAIL:  [^\n]*\n)?"
+                r"|(?:statement|execute)(?: [^:\n]*)?:[^\S\n]?(?P<sql>.*)(?:\n|\Z)(?P<end>)))+?"
+                r"(?(end)|(?!)))"
                 rf"(?:(?:(?P=head)|{again})\s*DETAIL:  (?P<detail>.*)(?:\n|\Z))?",
                 re.ASCII,
             )
             index = self.extended.groupindex
             self.ext_width = self.extended.groups + 1
             self.ext_at = {
-                k: index.get(k) for k in ("ts", "user", "db", "ms", "sql", "detail", "steps")
+                k: index.get(k) for k in ("ts", "user", "db", "ms", "sql", "detail", "lines")
             }
             self.ext_skip = 0  # chunks to read without trying :attr:`extended` first
 
-    def chunk(self, body: str, lineno: int, settled: bool) -> list[QueryEvent | EventBatch] | None:
-        """The events of ``body`` (whole lines, no ``\r``), or ``None`` when the line reader
+    def chunk(
+        self, body: str, lineno: int, lines: int, settled: bool
+    ) -> list[QueryEvent | EventBatch] | None:
+        """The events of ``body`` (``lines`` whole lines, no ``\r``, from line ``lineno``),
+        or ``None`` when the line reader
         must read it: it holds lines that attach to others (continuation lines, errors'
         ``STATEMENT:`` lines), or, unless ``settled``, its last message may still get one."""
         if not settled:
@@ -825,7 +833,7 @@ class _StderrChunks:
         if self.ext_skip:
             self.ext_skip -= 1
         elif "DETAIL:  parameters: " in body or " ms  bind " in body or " ms  parse " in body:
-            out = self._extended(body, lineno)
+            out = self._extended(body, lineno, lines)
             if out is not None:
                 return out
             self.ext_skip = 8  # not that shape: the general pattern for the next chunks
@@ -854,7 +862,7 @@ class _StderrChunks:
                 return None
         return self._paired(parts, between, n, lineno, ms, kinds, detail, pids)
 
-    def _extended(self, body: str, lineno: int) -> list[QueryEvent | EventBatch] | None:
+    def _extended(self, body: str, lineno: int, lines: int) -> list[QueryEvent | EventBatch] | None:
         """The events of ``body`` if every statement in it is an execute (or a statement)
         with its duration, after its own parse/bind steps, with its DETAIL line or none:
         what the extended protocol writes at ``log_min_duration_statement = 0``. ``None``
@@ -868,21 +876,22 @@ class _StderrChunks:
             any(after) and _NOT_ONE_LINE.search(self.steps.sub("", "".join(after))) is not None
         ):
             return None
-        steps = parts[at["steps"] : n * width : width]
+        entries = parts[at["lines"] : n * width : width]  # the steps, then the statement
         detail = parts[at["detail"] : n * width : width]
-        # The line of each entry's statement: after the lines of the text before it, of its
-        # steps, and of the entry before it (one line, or two with its DETAIL line).
-        newlines = itertools.repeat("\n")
-        step_lines = list(map(str.count, steps, newlines))
-        before = map(str.count, between, newlines)
-        taken = (1 if d is None else 2 for d in detail)
-        self._count_steps("".join(steps), sum(step_lines))
-        firsts = list(
-            itertools.accumulate(
-                map(operator.add, map(operator.add, before, step_lines), (0, *taken)),
-                initial=lineno,
-            )
-        )[1:]
+        # Every line of the body is in a text between entries, a step, a statement or its
+        # DETAIL line: the steps' lines are what the others leave.
+        others = "".join(between)
+        details = n - detail.count(None)
+        self._count_steps(body, others, details, lines - _lines(others) - n - details)
+        # The line of each entry's statement, worked out when something asks (an event's
+        # place, other messages handed to the line reader): most chunks never do.
+        places: list[list[int]] = []
+
+        def place(i: int) -> int:
+            if not places:
+                places.extend(_places(lineno, between, entries, detail))
+            return places[0][i]
+
         state = self.state
         out: list[QueryEvent | EventBatch] = []
         # runs of entries with nothing between them: where other messages come (and steps
@@ -891,25 +900,28 @@ class _StderrChunks:
         for a, b in itertools.pairwise(starts):
             text = between[a]
             if text:
-                out.extend(
-                    state.feed(split_lines(text), firsts[a] - step_lines[a] - text.count("\n"))
-                )
+                line = place(a) - places[1][a] - text.count("\n")
+                out.extend(state.feed(split_lines(text), line))
             out.extend(state.flush())
-            out.append(self._batch(parts, a, b, firsts.__getitem__, extended=True))
-        if between[n]:
-            last = firsts[n - 1] + (1 if detail[n - 1] is None else 2)
-            out.extend(state.feed(split_lines(between[n]), last))
+            out.append(self._batch(parts, a, b, place, extended=True))
+        if between[n]:  # the body's last lines
+            rest = split_lines(between[n])
+            out.extend(state.feed(rest, lineno + lines - len(rest)))
         return out
 
-    def _count_steps(self, steps: str, lines: int) -> None:
-        """Counts the parse and bind steps of ``steps`` (the ``lines`` lines :attr:`steps`
-        took) as skipped: each line holds its own marker once, or a regex counts them."""
-        if not steps:
+    def _count_steps(self, body: str, others: str, details: int, lines: int) -> None:
+        """Counts the parse and bind steps that :attr:`extended` took from ``body`` (all but
+        ``others``, the text between its entries, and ``details`` statements' DETAIL lines;
+        ``lines`` lines in all) as skipped: each step line holds its own marker once, or a
+        regex counts them."""
+        if not lines:
             return
-        binds, parses = steps.count(" ms  bind "), steps.count(" ms  parse ")
-        if binds + parses + steps.count("DETAIL:  ") != lines:
-            # a statement or a value holds a marker: count the lines themselves
-            kinds = collections.Counter(_STEP_KIND.findall(steps))
+        marks = (" ms  bind ", " ms  parse ", "DETAIL:  ")
+        binds, parses, notes = (body.count(m) - others.count(m) for m in marks)
+        if binds + parses + notes - details != lines:
+            # a statement or a value holds a marker: count the step lines themselves
+            kinds = collections.Counter(m["kind"] for m in self.steps.finditer(body))
+            kinds.subtract(m["kind"] for m in self.steps.finditer(others))
             binds, parses = kinds["bind"], kinds["parse"]
         stats = self.state.stats
         if binds:
@@ -1152,6 +1164,30 @@ class _StderrChunks:
             return logged(sqls[i], ms[i], ts[i], params, "postgresql", dbs[i], users[i], where)
 
         return EventBatch("postgresql", sqls, ms, ts, None, None, dbs, users, event)
+
+
+def _lines(text: str) -> int:
+    """The lines of ``text`` (the last one may have no newline)."""
+    return text.count("\n") + (text[-1:] not in ("", "\n"))
+
+
+def _places(
+    lineno: int, between: list[str], entries: list[str], detail: list[str | None]
+) -> tuple[list[int], list[int]]:
+    """The line of each statement :attr:`_StderrChunks.extended` took from a body that
+    starts at line ``lineno``, and the lines of its steps: after the lines of the text
+    before it, of its steps, and of the entry before it (one line, or two with a DETAIL)."""
+    newlines = itertools.repeat("\n")
+    steps = list(map(operator.sub, map(str.count, entries, newlines), itertools.repeat(1)))
+    if entries and entries[-1][-1] != "\n":  # the last line of the file, without its newline
+        steps[-1] += 1
+    before = map(str.count, between, newlines)
+    taken = (1 if d is None else 2 for d in detail)
+    firsts = itertools.accumulate(
+        map(operator.add, map(operator.add, before, steps), (0, *taken)), initial=lineno
+    )
+    next(firsts)
+    return list(firsts), steps
 
 
 def _who(column: list[Any] | None, n: int) -> list[Any]:
