@@ -15,6 +15,7 @@ from backendperf._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from backendperf.advisor import Schema
     from backendperf.workload import Workload
 
 __all__ = ["main"]
@@ -112,6 +113,14 @@ def _write(text: str, out: str | None, command: str) -> int:
     return 0
 
 
+def _modelled(schema: Schema, dialect: str | None) -> bool:
+    """Whether the offline cost model prices ``schema``'s indexes: PostgreSQL, with row
+    counts (a statistics snapshot or a database's own); DDL alone keeps the rules."""
+    if (dialect or schema.dialect) != "postgresql":
+        return False
+    return any(table.rows for table in schema.tables.values())
+
+
 def _advise(args: argparse.Namespace) -> int:
     """Read query logs and suggest the indexes that would serve them."""
     from backendperf.exceptions import BackendperfError
@@ -153,18 +162,33 @@ def _advise(args: argparse.Namespace) -> int:
         return 2
     # What-if plans (PostgreSQL) spend the budgets better than estimates: they get twice the
     # candidates, sized by the database, and pick within --max-indexes and --max-size.
+    # Without --validate, a PostgreSQL schema with statistics (--stats, --db) gets the same
+    # pick on the offline cost model's estimates.
     whatif = args.validate and args.db.startswith("postgres")
+    model = not args.validate and _modelled(schema, args.dialect)
+    picked = whatif or model
     advice = advise(
         workload,
         schema=schema,
         dialect=args.dialect,
-        max_indexes=args.max_indexes * 2 if whatif else args.max_indexes,
-        max_size=None if whatif else args.max_size,
+        max_indexes=args.max_indexes * 2 if picked else args.max_indexes,
+        max_size=None if picked else args.max_size,
         # with what-if plans --min-share applies to what they say an index saves, not as a
         # filter on logged time before anything is costed
-        min_share=0.0 if whatif else args.min_share / 100,
-        whatif=whatif,
+        min_share=0.0 if picked else args.min_share / 100,
+        whatif=picked,
     )
+    if model:
+        from backendperf.advisor.whatif.offline import estimate
+
+        estimate(
+            advice,
+            workload,
+            schema,
+            max_indexes=args.max_indexes,
+            max_size=args.max_size,
+            min_gain=args.min_share / 100,
+        )
     if args.validate:
         from backendperf.advisor.whatif import validate
 

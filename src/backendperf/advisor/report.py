@@ -121,7 +121,8 @@ class Suggestion:
     calls: int
     notes: list[str] = field(default_factory=list)
     method: str = "heuristic"
-    """``heuristic`` (offline), or ``hypopg`` / ``rollback`` when validated with what-if plans."""
+    """``heuristic`` (offline rules), ``model`` (the offline cost model, from statistics), or
+    ``hypopg`` / ``rollback`` when validated with what-if plans."""
     cost_before: float | None = None
     cost_after: float | None = None
     size_bytes: int | None = None
@@ -428,7 +429,13 @@ class Advice:
                 if s.cost_before is not None and s.cost_after is not None
                 else "-"
             )
-            status = "heuristic" if s.method == "heuristic" else f"validated ({s.method})"
+            status = (
+                "heuristic"
+                if s.method == "heuristic"
+                else "estimated (model)"
+                if s.method == "model"
+                else f"validated ({s.method})"
+            )
             table.add_row(
                 str(i),
                 name,
@@ -448,8 +455,9 @@ class Advice:
         after = self.summary.get("workload_cost_after")
         if not before or after is None:
             return []
+        how = self.summary.get("validated") or self.summary.get("estimated")
         lines = [
-            f"estimated workload cost ({self.summary.get('validated')}): {before:,.1f} -> "
+            f"estimated workload cost ({how}): {before:,.1f} -> "
             f"{after:,.1f} ({after / before - 1:+.1%})"
         ]
         budget = self.summary.get("budget")
@@ -490,7 +498,11 @@ class Advice:
             if s.cost_before is not None and s.cost_after is not None:
                 out.append(
                     f"   estimated cost: {s.cost_before:,.1f} -> {s.cost_after:,.1f} "
-                    f"({s.method}, validated)"
+                    + (
+                        "(the offline cost model, from the statistics; not validated)"
+                        if s.method == "model"
+                        else f"({s.method}, validated)"
+                    )
                 )
             else:
                 out.append("   status: heuristic (not validated against a database)")

@@ -11,10 +11,12 @@ from backendperf.advisor.candidates import MAX_COVER
 from backendperf.advisor.report import human_size
 
 if TYPE_CHECKING:
-    from backendperf.advisor.candidates import Candidate
-    from backendperf.advisor.report import Suggestion
+    from collections.abc import Mapping
 
-__all__ = ["MIN_GAIN", "Coster"]
+    from backendperf.advisor.candidates import Candidate
+    from backendperf.advisor.report import Advice, Suggestion
+
+__all__ = ["MIN_GAIN", "Coster", "settle"]
 
 MIN_GAIN = 0.01
 """A pick must cut the workload's estimated cost by at least this share."""
@@ -29,11 +31,21 @@ class Coster(Protocol):
     """What the pick needs of a database: the estimated cost of every statement of the
     workload (cost x calls, by fingerprint) with ``indexes`` added to the ones it has, and
     the size of each index it was asked about (by its DDL). A statement it could not cost is
-    left out of the result (it has no cost; 0 would read as "free")."""
+    left out of the result (it has no cost; 0 would read as "free"), with why in
+    :attr:`failed`. Implemented by PostgreSQL's HypoPG and rolled-back what-if costers and
+    by the offline model (:class:`~backendperf.advisor.whatif.offline.ModelCoster`)."""
 
     sizes: dict[str, int]
+    failed: dict[str, str]
+    """fingerprint -> why it could not be costed."""
+    generic: set[str]
+    """Fingerprints costed with a generic plan (no logged parameter values)."""
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]: ...
+
+    def upkeep(self, candidate: Candidate) -> float:
+        """What ``candidate`` adds to the workload's writes (part of :meth:`costs`)."""
+        ...
 
     def served(self, candidate: Candidate) -> bool:
         """Whether an index the database has already gives ``candidate``'s access path (a
@@ -268,15 +280,12 @@ class _Picker:
                 variant.columns
             ) > len(whole.columns):
                 why = (
-                    f"the what-if plans say the longer key saves at least {self.min_gain:.0%} more"
+                    f"the longer key saves at least {self.min_gain:.0%} more of the estimated cost"
                 )
             elif variant.columns == whole.columns and not set(variant.include) <= set(
                 whole.include
             ):
-                why = (
-                    f"covering, the what-if plans save at least {MIN_GAIN:.0%} more of the "
-                    "estimated cost"
-                )
+                why = f"covering, it saves at least {MIN_GAIN:.0%} more of the estimated cost"
             elif not self.fits(whole, self.used(without=pick)):
                 why = "the whole index does not fit in --max-size"
             else:
@@ -415,3 +424,87 @@ def _narrow(suggestion: Suggestion, smaller: Candidate, why: str) -> None:
         dropped.append(f"INCLUDE ({', '.join(added)}) added")
     if dropped:  # else: back to the offline shape, nothing to say
         suggestion.notes.append(f"{' and '.join(dropped)}: {why}")
+
+
+def settle(
+    coster: Coster,
+    method: str,
+    advice: Advice,
+    suggestions: list[Suggestion],
+    budget: tuple[int | None, int | None, float],
+    texts: Mapping[str, str],
+) -> None:
+    """Run the pick on ``suggestions`` with ``coster``'s costs and write the result into
+    ``advice``: each suggestion's cost before and after and size, the ones left out (and
+    why), the workload's cost before and after, and what bounded the pick. ``method``
+    names the costs (``hypopg``, ``rollback``: a database's plans; ``model``: the offline
+    model's estimates, which validate nothing)."""
+    planned = method != "model"
+    base = coster.costs([])
+    picker = pick(coster, base, suggestions, *budget)
+    chosen, current, over = picker.chosen, picker.current, picker.over
+    current = _slim(coster, chosen, current)
+    for suggestion in suggestions:
+        mine = [f for f in suggestion.fingerprints if f in base]
+        suggestion.method = method
+        suggestion.cost_before = round(sum(base[f] for f in mine), 2)
+        suggestion.cost_after = round(sum(current[f] for f in mine), 2)
+        assert suggestion.candidate is not None
+        suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
+        if suggestion in chosen and (upkeep := coster.upkeep(suggestion.candidate)):
+            suggestion.notes.append(
+                f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE statements "
+                "write into it" + (" (the plans leave index upkeep out)" if planned else "")
+            )
+        if not mine:
+            suggestion.notes.append(
+                "not validated: none of its statements could be EXPLAINed"
+                if planned
+                else "not estimated: none of its statements could be costed"
+            )
+            suggestion.method = "heuristic"
+            suggestion.cost_before = suggestion.cost_after = None
+        elif any(f in coster.generic for f in mine):
+            suggestion.notes.append(
+                "costed with generic plans where the log has no parameter values"
+            )
+    kept = [s for s in suggestions if s in chosen or s.method == "heuristic"]
+    for suggestion in suggestions:
+        if suggestion not in kept:
+            why = over.get(
+                id(suggestion),
+                ("the planner does not use it" if planned else "the model does not use it")
+                + f", or it cuts the estimated cost by less than {picker.min_gain:.0%}",
+            )
+            advice.drop(
+                suggestion, f"{'what-if' if planned else 'cost model'} ({method}): {why}", texts
+            )
+    advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
+    advice.summary["indexes"] = len(advice.indexes)
+    for fingerprint, problem in coster.failed.items():
+        advice.warnings.append(
+            f"could not {'EXPLAIN' if planned else 'cost'} {fingerprint}: {problem}"
+        )
+    key = "validated" if planned else "estimated"
+    if not base:  # nothing was costed: nothing is validated, whatever ran
+        advice.warnings.append(
+            f"not {key} ({method}): none of the statements could be "
+            + ("EXPLAINed" if planned else "costed")
+        )
+        advice.summary[key] = None
+        advice.summary["workload_cost_before"] = advice.summary["workload_cost_after"] = None
+        return
+    advice.summary[key] = method
+    advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
+    advice.summary["workload_cost_after"] = round(sum(current.values()), 2)
+    max_indexes, max_size, min_gain = budget
+    advice.summary["budget"] = {  # what bound the pick: say which (no --max-size: what pays)
+        "max_size": max_size,
+        "max_indexes": max_indexes,
+        "min_share": min_gain,
+        "size_bytes": sum(
+            coster.sizes.get(s.candidate.ddl("postgresql"), 0)
+            for s in chosen
+            if s.candidate is not None
+        ),
+    }

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backendperf.advisor.whatif.base import samples as workload_samples
-from backendperf.advisor.whatif.pick import _slim, pick
+from backendperf.advisor.whatif.pick import settle
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -503,62 +503,4 @@ def _greedy(
     method, ns, columns_of, existing = how
     coster = _Coster(conn, method, ns, [statements[f] for f in relevant], columns_of, existing)
     coster.charge(writes or [])
-    base = coster.costs([])
-    picker = pick(coster, base, suggestions, *budget)
-    chosen, current, over = picker.chosen, picker.current, picker.over
-    current = _slim(coster, chosen, current)
-    for suggestion in suggestions:
-        mine = [f for f in suggestion.fingerprints if f in base]
-        before = sum(base[f] for f in mine)
-        after = sum(current[f] for f in mine)
-        suggestion.method = method
-        suggestion.cost_before = round(before, 2)
-        suggestion.cost_after = round(after, 2)
-        assert suggestion.candidate is not None
-        suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
-        if suggestion in chosen and (upkeep := coster.upkeep(suggestion.candidate)):
-            suggestion.notes.append(
-                f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE statements "
-                "write into it (the plans leave index upkeep out)"
-            )
-        if not mine:
-            suggestion.notes.append("not validated: none of its statements could be EXPLAINed")
-            suggestion.method = "heuristic"
-            suggestion.cost_before = suggestion.cost_after = None
-        elif any(f in coster.generic for f in mine):
-            suggestion.notes.append(
-                "costed with generic plans where the log has no parameter values"
-            )
-    kept = [s for s in suggestions if s in chosen or s.method == "heuristic"]
-    for suggestion in suggestions:
-        if suggestion not in kept:
-            why = over.get(
-                id(suggestion),
-                f"the planner does not use it, or it cuts the estimated cost by less than "
-                f"{picker.min_gain:.0%}",
-            )
-            advice.drop(suggestion, f"what-if ({method}): {why}", texts)
-    advice.indexes = [s for s in advice.indexes if s in kept or s.candidate is None]
-    for fingerprint, problem in coster.failed.items():
-        advice.warnings.append(f"could not EXPLAIN {fingerprint}: {problem}")
-    if not base:  # nothing was costed: nothing is validated, whatever ran
-        advice.warnings.append(
-            f"not validated ({method}): none of the statements could be EXPLAINed"
-        )
-        advice.summary["validated"] = None
-        advice.summary["workload_cost_before"] = advice.summary["workload_cost_after"] = None
-        return
-    advice.summary["validated"] = method
-    advice.summary["workload_cost_before"] = round(sum(base.values()), 2)
-    advice.summary["workload_cost_after"] = round(sum(current.values()), 2)
-    max_indexes, max_size, min_gain = budget
-    advice.summary["budget"] = {  # what bound the pick: say which (no --max-size: what pays)
-        "max_size": max_size,
-        "max_indexes": max_indexes,
-        "min_share": min_gain,
-        "size_bytes": sum(
-            coster.sizes.get(s.candidate.ddl("postgresql"), 0)
-            for s in chosen
-            if s.candidate is not None
-        ),
-    }
+    settle(coster, method, advice, suggestions, budget, texts)
