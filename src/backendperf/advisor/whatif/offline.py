@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from backendperf.advisor.usage import extract
-from backendperf.advisor.whatif.pick import settle
+from backendperf.advisor.whatif.pick import MIN_GAIN, settle
+from backendperf.advisor.whatif.postgres import UPKEEP_PAGES, _write_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -67,8 +68,6 @@ FILL: Final = 0.9
 """B-tree leaf fill factor."""
 LIMIT_ROWS: Final = 20.0
 """Rows a ``LIMIT`` is taken to want (the log's statements are fingerprinted without it)."""
-UPKEEP_PAGES: Final = 1.0
-"""Pages one row written into an index costs (as :data:`postgres.UPKEEP_PAGES`)."""
 
 _WIDTHS: Final = (
     ("bigint", 8),
@@ -232,8 +231,6 @@ class ModelCoster:
         if usage.writes is not None and usage.kind in ("insert", "update"):
             table = self.schema.table(usage.writes)
             if table is not None:
-                from backendperf.advisor.whatif.postgres import _write_of
-
                 found = _write_of(sql, {table.name.lower()})
                 if found is not None:
                     shape.writes = (table.name, found[1])
@@ -508,7 +505,7 @@ def estimate(
     *,
     max_indexes: int | None = None,
     max_size: int | None = None,
-    min_gain: float = 0.01,
+    min_gain: float = MIN_GAIN,
 ) -> Advice:
     """The what-if pick on ``advice``'s suggestions, with :class:`ModelCoster`'s costs from
     ``schema``'s statistics instead of a database's plans (``advise --stats``, or ``--db``
