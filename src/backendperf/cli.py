@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+RULES_MAX_INDEXES = 10
+"""``--max-indexes`` by default when no costs rank the indexes (DDL alone, MySQL, SQLite):
+the rules rank by logged time, and this many are shown. With costs (``--validate`` on
+PostgreSQL, or statistics), the pick keeps every index that saves ``--min-share``."""
+
 
 def _demo(args: argparse.Namespace) -> int:
     """Show @cached on a slow lookup: the first call pays, the rest are hits."""
@@ -171,7 +176,12 @@ def _advise(args: argparse.Namespace) -> int:
         workload,
         schema=schema,
         dialect=args.dialect,
-        max_indexes=args.max_indexes * 2 if picked else args.max_indexes,
+        # the pick gets every candidate unless a cap is asked for (then twice as many)
+        max_indexes=(
+            (args.max_indexes * 2 if args.max_indexes else None)
+            if picked
+            else (args.max_indexes or RULES_MAX_INDEXES)
+        ),
         max_size=None if picked else args.max_size,
         # with what-if plans --min-share applies to what they say an index saves, not as a
         # filter on logged time before anything is costed
@@ -395,7 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQL dialect (default: the log's, or the database's)",
     )
     advise.add_argument(
-        "--max-indexes", type=int, default=10, help="suggest at most N indexes (default 10)"
+        "--max-indexes",
+        type=int,
+        default=None,
+        help="suggest at most N indexes (default: every index that saves --min-share of the "
+        "estimated cost, with --validate or statistics; 10 from DDL alone)",
     )
     advise.add_argument(
         "--max-size",
@@ -456,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--no-values",
         action="store_true",
-        help="leave out the most common values (real data) of each column",
+        help="leave out the most common values and histogram bounds (real data) of each column",
     )
     stats.set_defaults(handler=_stats)
     return parser

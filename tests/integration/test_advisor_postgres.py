@@ -762,6 +762,13 @@ def test_a_statistics_snapshot_advises_offline_as_the_database_does(
     tables = Schema.from_stats_file(private).tables
     assert any(c.n_distinct for t in tables.values() for c in t.columns.values())
     assert not any(c.common for t in tables.values() for c in t.columns.values())
+    assert not any(c.bounds for t in tables.values() for c in t.columns.values())
+    # the histograms are real values too: kept unless --no-values
+    assert any(
+        c.bounds
+        for t in Schema.from_stats_file(snapshot).tables.values()
+        for c in t.columns.values()
+    )
     assert any(
         c.common
         for t in Schema.from_stats_file(snapshot).tables.values()
@@ -897,5 +904,6 @@ def test_the_offline_model_agrees_with_the_planner_on_most_choices(hypopg: str) 
                     agree.append((planner < 0.5) == (mine < 0.5))
         conn.execute("SELECT public.hypopg_reset()")
     assert len(agree) >= 15
-    # 13 of 18 on 2026-12-08 (39 of 48 on the benchmark's larger shop)
-    assert sum(agree) / len(agree) >= 0.7, f"{sum(agree)} of {len(agree)}"
+    # 14 of 18 on 2026-12-08 (42 of 46 on the benchmark's larger shop; 13 and 39 of 48
+    # before the histograms)
+    assert sum(agree) / len(agree) >= 0.75, f"{sum(agree)} of {len(agree)}"

@@ -112,11 +112,13 @@ def test_escape_strings_and_older_relation_argument() -> None:
         "SELECT pg_catalog.pg_restore_attribute_stats('relation', 'public.t'::regclass, "
         "'attname', 'a'::name, 'inherited', false::boolean, 'null_frac', 0.5::real, "
         "'n_distinct', -1::real, 'most_common_vals', E'{\"it''s\",\"a\\\\\\\\b\"}'::text, "
-        "'most_common_freqs', '{0.25,0.25}'::real[]);"
+        "'most_common_freqs', '{0.25,0.25}'::real[], "
+        "'histogram_bounds', '{a,\"m n\",z}'::text);"
     )
     column = schema.tables["t"].columns["a"]
     assert (column.null_frac, column.n_distinct) == (0.5, -1.0)
     assert column.common == {"it's": 0.25, "a\\b": 0.25}
+    assert column.bounds == ("a", "m n", "z")
 
 
 @pytest.mark.usefixtures("pg_url")

@@ -23,10 +23,10 @@ that restore them::
     );
 
 :func:`read_pg_dump` reads those calls (the statements are never run) into the statistics
-:class:`~backendperf.advisor.Schema` keeps: row counts, ``n_distinct``, ``null_frac`` and
-the most common values. A dump with its DDL too (``pg_dump --schema-only --statistics``)
-gives the tables, keys and indexes as well; a ``--statistics-only`` dump goes with the DDL
-(``advise --schema DDL.sql --stats stats.sql``).
+:class:`~backendperf.advisor.Schema` keeps: row counts, ``n_distinct``, ``null_frac``, the
+most common values and the histogram's bounds. A dump with its DDL too (``pg_dump
+--schema-only --statistics``) gives the tables, keys and indexes as well; a
+``--statistics-only`` dump goes with the DDL (``advise --schema DDL.sql --stats stats.sql``).
 
     >>> schema = read_pg_dump('''
     ... SELECT * FROM pg_catalog.pg_restore_relation_stats(
@@ -216,6 +216,7 @@ def read_pg_dump(text: str, dialect: str = "postgresql") -> Schema:
             for v, f in zip(values, freqs, strict=False)
             if v is not None and f is not None
         }
+        column.bounds = tuple(str(v) for v in _array(args.get("histogram_bounds")) if v is not None)
     for name, count in rows.items():
         table = _table(schema, name)
         if table is not None:  # (an index's row count is not a table's)

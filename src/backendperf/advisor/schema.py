@@ -58,6 +58,9 @@ class Column:
     """Most common values (as text) and their frequencies (pg_stats)."""
     collation: str | None = None
     """The collation (``COLLATE`` in the DDL, or the one the database applies), when known."""
+    bounds: tuple[str, ...] = ()
+    """The histogram's bucket bounds (as text, ascending; pg_stats ``histogram_bounds``):
+    equal shares of the rows that are not among the most common values."""
 
     @property
     def bytewise(self) -> bool:
@@ -269,8 +272,9 @@ class Schema:
     def to_json(self, *, values: bool = True) -> dict[str, Any]:
         """The schema and its statistics as a JSON document (``backendperf stats``): what
         :meth:`from_url` read, to advise offline with later (:meth:`from_json`). ``values``:
-        keep the most common values of each column (real data from the database: leave them
-        out to share the file; partial-index advice then has no value shares).
+        keep the most common values and histogram bounds of each column (real data from the
+        database: leave them out to share the file; partial-index advice then has no value
+        shares, and the cost model the planner's default share for a range).
 
         >>> s = Schema.from_ddl("CREATE TABLE t (id int PRIMARY KEY, a text)")
         >>> s.tables["t"].rows = 5000.0
@@ -299,6 +303,7 @@ class Schema:
                             "null_frac": c.null_frac,
                             "common": dict(c.common) if values else {},
                             "collation": c.collation,
+                            "bounds": list(c.bounds) if values else [],
                         }
                         for c in t.columns.values()
                     ],
@@ -350,6 +355,7 @@ class Schema:
                         None if c["null_frac"] is None else float(c["null_frac"]),
                         {str(k): float(v) for k, v in c["common"].items()},
                         c["collation"],
+                        tuple(str(b) for b in c.get("bounds", ())),
                     )
                 table.indexes = [
                     Index(
@@ -408,6 +414,7 @@ class Schema:
                 if own is not None and column.n_distinct is not None:
                     own.n_distinct, own.null_frac = column.n_distinct, column.null_frac
                     own.common = dict(column.common)
+                    own.bounds = column.bounds
         self.statement_timeouts = {**other.statement_timeouts, **self.statement_timeouts}
         return self
 
@@ -530,12 +537,12 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
     stats = conn.execute(
         sa.text(
             "SELECT tablename, attname, n_distinct, null_frac, "
-            "most_common_vals::text::text[], most_common_freqs "
-            "FROM pg_stats WHERE schemaname = :s"
+            "most_common_vals::text::text[], most_common_freqs, "
+            "histogram_bounds::text::text[] FROM pg_stats WHERE schemaname = :s"
         ),
         {"s": namespace},
     )
-    for table_name, column, n_distinct, null_frac, values, freqs in stats:
+    for table_name, column, n_distinct, null_frac, values, freqs, bounds in stats:
         table = schema.tables.get(table_name)
         if table is not None and column in table.columns:
             col = table.columns[column]
@@ -543,6 +550,8 @@ def _from_postgres(conn: Any, schema_name: str | None) -> Schema:
             col.null_frac = float(null_frac)
             if values and freqs:
                 col.common = {str(v): float(f) for v, f in zip(values, freqs, strict=False)}
+            if bounds:
+                col.bounds = tuple(str(b) for b in bounds)
     indexes = conn.execute(
         sa.text("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = :s"),
         {"s": namespace},

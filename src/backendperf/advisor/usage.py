@@ -51,6 +51,10 @@ class TableUsage:
     ranges: list[str] = field(default_factory=list)
     """Columns with ``<``, ``>``, ``BETWEEN`` or ``LIKE 'prefix%'``."""
     like_prefix: list[str] = field(default_factory=list)
+    bounds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """column -> ``(operator, value)`` of each range compared with a constant the statement
+    spells out (``<``, ``<=``, ``>``, ``>=``; a ``BETWEEN`` is two): a literal, a date, or
+    arithmetic on them (``date '1994-01-01' + interval '3' month`` is ``1994-04-01``)."""
     is_null: list[str] = field(default_factory=list)
     is_not_null: list[str] = field(default_factory=list)
     joins: list[str] = field(default_factory=list)
@@ -370,12 +374,24 @@ def _predicate(node: exp.Expression, table_of: Any, out: StatementUsage, read: s
     if isinstance(node, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between):
         left = node.this
         right = node.args.get("expression") if not isinstance(node, exp.Between) else None
+        op = _OPERATORS.get(type(node), "")
         if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
             left, right = right, left
+            op = _FLIPPED.get(op, op)
         if isinstance(left, exp.Column):
             table = table_of(left)
             if table is not None:
-                _add(out.usage(table).ranges, left.name)
+                use = out.usage(table)
+                _add(use.ranges, left.name)
+                sides = (
+                    [(">=", node.args.get("low")), ("<=", node.args.get("high"))]
+                    if isinstance(node, exp.Between)
+                    else [(op, right)]
+                )
+                for operator, side in sides:
+                    value = _constant(side)
+                    if value is not None:
+                        use.bounds.setdefault(left.name, []).append((operator, value))
         return
     if isinstance(node, exp.Like | exp.ILike):
         column, pattern = node.this, node.expression
@@ -400,6 +416,64 @@ def _predicate(node: exp.Expression, table_of: Any, out: StatementUsage, read: s
         else:  # a prefix, or a parameter (usually a prefix)
             _add(use.ranges, column.name)
             _add(use.like_prefix, column.name)
+
+
+_OPERATORS: dict[type, str] = {exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+_UNITS = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks"}
+
+
+def _constant(node: exp.Expression | None) -> str | None:
+    """The value of a constant expression, as text: a literal, a cast of one (``date
+    '1994-01-01'``), arithmetic on numbers, a date plus or minus an interval of days,
+    weeks, months or years; ``None`` for anything else (a parameter, ``now()``)."""
+    import calendar
+    import datetime as dt
+
+    if node is None:
+        return None
+    if isinstance(node, exp.Paren):
+        return _constant(node.this)
+    if isinstance(node, exp.Literal):
+        return str(node.this)
+    if isinstance(node, exp.Neg):
+        inner = _constant(node.this)
+        return None if inner is None else f"-{inner}"
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
+        return str(node.this.this)
+    if not isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+        return None
+    if isinstance(node.expression, exp.Interval) and isinstance(node, exp.Add | exp.Sub):
+        base = _constant(node.this)
+        amount = _constant(node.expression.this)
+        unit = node.expression.args.get("unit")
+        try:
+            day = dt.date.fromisoformat(base or "")
+            n = int(float(amount or "")) * (1 if isinstance(node, exp.Add) else -1)
+        except ValueError:
+            return None
+        name = unit.name.lower() if unit is not None else ""
+        if name in _UNITS:
+            return (day + dt.timedelta(**{_UNITS[name]: n})).isoformat()
+        months = {"month": 1, "months": 1, "year": 12, "years": 12}.get(name)
+        if months is None:
+            return None
+        total = day.year * 12 + day.month - 1 + n * months
+        year, month = divmod(total, 12)
+        last = calendar.monthrange(year, month + 1)[1]  # Jan 31 + 1 month: Feb 28 (or 29)
+        return day.replace(year=year, month=month + 1, day=min(day.day, last)).isoformat()
+    a, b = _constant(node.this), _constant(node.expression)
+    try:
+        x, y = float(a or ""), float(b or "")
+    except ValueError:
+        return None
+    if isinstance(node, exp.Add):
+        return repr(x + y)
+    if isinstance(node, exp.Sub):
+        return repr(x - y)
+    if isinstance(node, exp.Mul):
+        return repr(x * y)
+    return repr(x / y) if y else None
 
 
 def _function_predicate(

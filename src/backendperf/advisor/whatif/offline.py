@@ -128,6 +128,81 @@ def _literal(predicate: str | None) -> str | None:
     return value or None
 
 
+def _sortable(text: str) -> tuple[int, float | str]:
+    """A key that orders values as the database does for numbers, dates and timestamps
+    (ISO text), and as text otherwise (kind 0: numbers and times, 1: text)."""
+    import datetime as dt
+
+    try:
+        return (0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return (1, text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (0, when.timestamp())
+
+
+def _below(bounds: tuple[str, ...], value: str) -> float | None:
+    """The share of a histogram's rows below ``value``: the buckets below it, and the part
+    of its own bucket below it where values are numbers or times (PostgreSQL's
+    ``ineq_histogram_selectivity``); ``None`` when the value does not compare with them."""
+    keys = [_sortable(b) for b in bounds]
+    key = _sortable(value)
+    if len(keys) < 2 or any(k[0] != key[0] for k in keys):
+        return None
+    if key <= keys[0]:
+        return 0.0
+    if key >= keys[-1]:
+        return 1.0
+    i = next(j for j in range(1, len(keys)) if key < keys[j])
+    low, high = keys[i - 1][1], keys[i][1]
+    part = 0.5
+    if isinstance(low, float) and isinstance(high, float) and isinstance(key[1], float):
+        part = (key[1] - low) / (high - low) if high > low else 0.5
+    return (i - 1 + part) / (len(keys) - 1)
+
+
+def _range_selectivity(column: Column | None, bounds: list[tuple[str, str]]) -> float | None:
+    """The share of rows the ranges ``bounds`` (``(operator, value)``) on ``column`` keep,
+    from its histogram and most common values; ``None`` without a histogram or a value."""
+    if column is None or not column.bounds or not bounds:
+        return None
+    low, high = 0.0, 1.0  # of the histogram's rows
+    for operator, value in bounds:
+        share = _below(column.bounds, value)
+        if share is None:
+            return None
+        if operator in (">", ">="):
+            low = max(low, share)
+        else:
+            high = min(high, share)
+    common = column.common
+    rest = max(0.0, 1.0 - sum(common.values()) - (column.null_frac or 0.0))
+    kept = sum(
+        freq
+        for text, freq in common.items()
+        if all(_holds(text, operator, value) for operator, value in bounds)
+    )
+    # never quite 0: a bucket's worth of the histogram, as the planner's clamp does
+    return max(kept + rest * max(high - low, 0.0), rest / (10 * len(column.bounds)), 1e-6)
+
+
+def _holds(text: str, operator: str, value: str) -> bool:
+    a, b = _sortable(text), _sortable(value)
+    if a[0] != b[0]:
+        return False
+    return {
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[operator]
+
+
 def _implied(where: str, use: TableUsage) -> tuple[str, ...] | None:
     """The columns whose predicates in ``use`` imply a partial index's ``where`` (``None``:
     they do not, and the index cannot serve the statement)."""
@@ -250,7 +325,11 @@ class ModelCoster:
             sel[name] = _eq_selectivity(table, name, _literal(use.constants.get(name)))
         for name in use.ranges:
             if name not in sel:
-                sel[name] = DEFAULT_MATCH_SEL if name in use.like_prefix else DEFAULT_INEQ_SEL
+                known = _range_selectivity(table.column(name), use.bounds.get(name, []))
+                if known is not None:
+                    sel[name] = known
+                else:
+                    sel[name] = DEFAULT_MATCH_SEL if name in use.like_prefix else DEFAULT_INEQ_SEL
         for name in use.is_null:
             column = table.column(name)
             frac = column.null_frac if column is not None else None
@@ -386,7 +465,7 @@ class ModelCoster:
             break
         ordered = self._gives_order(use, keys)
         if matched:
-            scan = self._scan(access, keys, sel, matched, covering)
+            scan = self._scan(access, held, sel, matched, covering)
             if use.order_by and not ordered:
                 scan += self._sort(access.kept)
             best = min(best, scan)
@@ -394,7 +473,7 @@ class ModelCoster:
             # an ordered scan that stops after LIMIT rows pass the other predicates
             others = access.kept / max(access.rows * sel, 1.0)
             want = min(1.0, LIMIT_ROWS / max(access.rows * sel * others, 1.0))
-            best = min(best, want * self._scan(access, keys, sel, matched, covering))
+            best = min(best, want * self._scan(access, held, sel, matched, covering))
         # a nested loop's probes, from the rows another table's own filters leave: the key's
         # leading columns joined to that table (or equal to a value) narrow each probe
         partners = use.join_partners
@@ -410,6 +489,10 @@ class ModelCoster:
                     per *= 1.0 / distinct if distinct else DEFAULT_EQ_SEL
                 elif column in use.equality:
                     per *= access.sel.get(column, DEFAULT_EQ_SEL)
+                elif column in use.ranges:  # a range ends what the key narrows
+                    per *= access.sel.get(column, DEFAULT_INEQ_SEL)
+                    used += 1
+                    break
                 else:
                     break
                 used += 1
@@ -428,27 +511,30 @@ class ModelCoster:
         wanted = tuple(c.lower() for c, _ in use.order_by)
         return keys[lead : lead + len(wanted)] == wanted
 
-    def _index_pages(self, access: _Access, keys: tuple[str, ...], held: int) -> float:
-        entry = sum(width(access.table.column(c)) for c in keys) + 8 * max(0, held - len(keys))
+    @staticmethod
+    def _index_pages(access: _Access, held: frozenset[str]) -> float:
+        """Leaf pages of an index holding the columns ``held`` (key and INCLUDE)."""
+        entry = sum(width(access.table.column(c)) for c in held)
         return max(1.0, access.rows * (entry + INDEX_TUPLE_OVERHEAD) / (PAGE * FILL))
 
     def _scan(
         self,
         access: _Access,
-        keys: tuple[str, ...],
+        held: frozenset[str],
         sel: float,
         matched: int,
         covering: bool,
     ) -> float:
-        """An index scan (or a bitmap scan) that fetches ``sel`` of the rows."""
+        """An index scan (or a bitmap scan) of an index holding ``held`` that fetches
+        ``sel`` of the rows (a wide covering index has more leaf pages to read)."""
         fetched = max(1.0, access.rows * sel)
-        leaf = self._index_pages(access, keys, len(keys))
+        leaf = self._index_pages(access, held)
         index = RANDOM_PAGE * max(1.0, math.ceil(leaf * sel)) + fetched * (
             CPU_INDEX_TUPLE + CPU_OPERATOR * matched
         )
         residual = fetched * (CPU_TUPLE + CPU_OPERATOR * max(0, access.conditions - matched))
-        if covering:
-            return index + fetched * CPU_INDEX_TUPLE
+        if covering:  # an index-only scan: no heap page (all visible), each row still paid
+            return index + residual
         pages = _mackert_lohman(access.pages, fetched)
         plain = pages * RANDOM_PAGE
         per_page = RANDOM_PAGE - (RANDOM_PAGE - SEQ_PAGE) * math.sqrt(pages / access.pages)
