@@ -1,9 +1,9 @@
 """Index advice quality: backendperf advise against Extend and two what-if baselines, on real logs.
 
 Run (as root, with PostgreSQL 15 + HypoPG on 127.0.0.1:5432; ``pip install -e .[bench]``
-for ``tpchgen-cli``):
+for ``tpchgen-cli`` and ``tpcgen-cli``):
     python benchmarks/advisor_quality.py [--url URL] [--only NAME ...] [--no-exhaustive]
-        [--tpch-sf SF] [--quick]
+        [--tpch-sf SF] [--tpcds-sf SF] [--quick]
 
 Five workloads run on the real server, each in a private database, with
 ``log_min_duration_statement=0`` for the benchmark's own session. The logs the advisor reads
@@ -21,6 +21,10 @@ curve, a smoke run for CI):
 - **tpch**: TPC-H at ``--tpch-sf`` (default 1; data from ``tpchgen-cli``), the 22 queries once
   each with the specification's validation parameters, under a 20 s ``statement_timeout``
   set on the database (Q17 and Q20 are logged as cancelled, as in production).
+- **tpcds**: TPC-DS at ``--tpcds-sf`` (default 1; data from ``tpcgen-cli``, tables as
+  ``benchmarks/tpcds/schema.sql``), sixteen of its queries (``benchmarks/tpcds/queries.sql``:
+  star joins of the three sales channels, a returns join, an inventory window, a customer
+  lookup) once each, under the same timeout.
 
 Besides the rows below, each workload gets a storage-budget curve (0.5x, 1x and 2x the greedy
 baseline's size): ours, and Extend (Schlosser et al., ICDE 2019) implemented here as a
@@ -38,8 +42,9 @@ could pay (runs before 2026-11-28 did not vacuum; docs/benchmarks.md has both).
 
 For each workload:
 
-- **offline**: ``advise`` with the DDL only, no database; and with the statistics snapshot
-  ``backendperf stats`` exports (``advise --stats``);
+- **offline**: ``advise`` with the DDL only, no database (the rules); and with the
+  statistics snapshot ``backendperf stats`` exports (``advise --stats``: the what-if pick on
+  the offline cost model's estimates, 20 candidates, 10 picked);
 - **validated**: ``advise --db --validate`` (HypoPG): 20 candidates plus the what-if
   single-column ones, 10 picked by what-if;
 - **validated at the baseline's budget**: the same with ``--max-indexes`` and ``--max-size``
@@ -82,6 +87,7 @@ import psycopg
 from backendperf.advisor import Schema, advise
 from backendperf.advisor.usage import extract
 from backendperf.advisor.whatif import validate
+from backendperf.advisor.whatif.offline import estimate
 from backendperf.workload import Workload
 
 if TYPE_CHECKING:
@@ -444,6 +450,40 @@ def tpch_init(db: str, scale: float) -> str:
                     while chunk := fh.read(1 << 20):
                         copy.write(chunk)
     return TPCH_DDL
+
+
+TPCDS = pathlib.Path(__file__).parent / "tpcds"
+TPCDS_DDL = (TPCDS / "schema.sql").read_text()
+TPCDS_QUERIES = [
+    "\n".join(line for line in part.splitlines() if not line.startswith("--")).strip()
+    for part in (TPCDS / "queries.sql").read_text().split("\n;\n")
+]
+TPCDS_QUERIES = [q for q in TPCDS_QUERIES if q]
+TPCDS_Q: Q = [(sql, lambda r: None) for sql in TPCDS_QUERIES]
+
+
+def tpcds_init(db: str, scale: float) -> str:
+    """TPC-DS at ``scale`` (tpcgen-cli, the Rust port of dsdgen) loaded into ``db``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("tpcgen-cli") or str(pathlib.Path(sys.executable).parent / "tpcgen-cli")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [exe, "tpcds", "csv", "-s", str(scale), "-o", tmp], check=True, capture_output=True
+        )
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(TPCDS_DDL)
+            for table in re.findall(r"CREATE TABLE (\w+)", TPCDS_DDL):
+                with (
+                    conn.cursor().copy(
+                        f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)"
+                    ) as copy,
+                    open(pathlib.Path(tmp) / f"{table}.csv", "rb") as fh,
+                ):
+                    while chunk := fh.read(1 << 20):
+                        copy.write(chunk)
+    return TPCDS_DDL
 
 
 def create_database(url: str) -> str:
@@ -881,7 +921,9 @@ def measure(
         # offline again, with the statistics `backendperf stats` exports (JSON and back)
         snapshot = Schema.from_json(json.loads(json.dumps(Schema.from_url(url).to_json())))
         t = time.perf_counter()
-        with_stats = advise(workload, schema=snapshot)
+        # as `advise --stats` does: the what-if pick on the offline cost model's estimates
+        with_stats = advise(workload, schema=snapshot, max_indexes=20, min_share=0, whatif=True)
+        estimate(with_stats, workload, snapshot, max_indexes=10)
         t_stats = time.perf_counter() - t
         t = time.perf_counter()
         # as `advise --db URL --validate` does: twice the candidates, the budget in the what-if
@@ -947,7 +989,7 @@ def measure(
                 t_offline,
             ),
             (
-                "backendperf offline (--stats snapshot)",
+                "backendperf offline (--stats snapshot: the cost model)",
                 [plain(x.candidate) for x in with_stats.indexes if x.candidate],
                 t_stats,
             ),
@@ -1032,6 +1074,12 @@ def main() -> None:
         help="TPC-H scale factor (tpchgen-cli; 0: no TPC-H workload)",
     )
     parser.add_argument(
+        "--tpcds-sf",
+        type=float,
+        default=1.0,
+        help="TPC-DS scale factor (tpcgen-cli; 0: no TPC-DS workload)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a smoke run for CI: the OLTP workload, and TPC-H at SF 0.01 without the curve",
@@ -1039,6 +1087,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.only, args.no_exhaustive, args.tpch_sf = ["oltp", "tpch"], True, 0.01
+        args.tpcds_sf = 0
     curve: list[str] = []
     header = [
         "| workload | advice | relative cost | geo-mean ratio | worst statement | indexes "
@@ -1063,6 +1112,15 @@ def main() -> None:
                 1,
             )
         )
+    if args.tpcds_sf:
+        workloads.append(
+            (
+                f"tpcds (SF{args.tpcds_sf:g}, {len(TPCDS_QUERIES)} queries)",
+                lambda db: tpcds_init(db, args.tpcds_sf),
+                TPCDS_Q,
+                1,
+            )
+        )
     for name, setup, queries, rounds in workloads:
         if args.only and not any(name.startswith(o) for o in args.only):
             continue
@@ -1077,15 +1135,15 @@ def main() -> None:
                 ddl = setup[0]
             with psycopg.connect(db, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a live database
-                if queries is TPCH:  # the server setting the advisor can read (--db)
+                if queries is TPCH or queries is TPCDS_Q:  # a setting --db can read
                     conn.execute(
                         f"ALTER DATABASE {db.rsplit('/', 1)[1]} "
                         f"SET statement_timeout = {TPCH_TIMEOUT_MS}"
                     )
             log = tmp / f"{name.split()[0]}.log"
             run_logged(db, queries, rounds, log)
-            # TPC-H: 3-column permutations of 22 queries' columns are too many to cost alone
-            exhaustive = not args.no_exhaustive and queries is not TPCH
+            # TPC-H, TPC-DS: 3-column permutations of their columns are too many to cost alone
+            exhaustive = not args.no_exhaustive and queries is not TPCH and queries is not TPCDS_Q
             budgets = () if args.quick and queries is TPCH else BUDGETS  # Extend: minutes
             rows += measure(name, db, ddl, log, curve, exhaustive=exhaustive, budgets=budgets)
         finally:

@@ -820,6 +820,33 @@ def test_what_if_charges_each_index_for_the_rows_the_workload_writes(hypopg: str
     assert advice_for(5, same, 50_000) == []
 
 
+def test_a_partial_index_is_charged_only_for_the_rows_it_holds(hypopg: str) -> None:
+    """An INSERT puts a row into a partial index only when the row meets its ``WHERE``: the
+    what-if pick charges the share of rows the planner says the predicate keeps, so a
+    partial index for a rare value stays cheap beside many inserts of other values."""
+    import psycopg
+
+    from backendperf.advisor.candidates import Candidate
+    from backendperf.advisor.whatif.postgres import _Coster, _Statement, _Write
+
+    with psycopg.connect(hypopg, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE jobs (id serial PRIMARY KEY, state text NOT NULL);"
+            "INSERT INTO jobs (state) SELECT CASE WHEN i % 1000 = 0 THEN 'queued' "
+            "ELSE 'done' END FROM generate_series(1, 100000) i; ANALYZE jobs"
+        )
+    with psycopg.connect(hypopg) as conn:
+        coster = _Coster(conn, "rollback", "", [])
+        insert = _Statement("w", "INSERT INTO jobs (state) VALUES ('done')", 1000)
+        coster.writes = [_Write(insert, "jobs", None)]
+        whole = coster.upkeep(Candidate("jobs", ("state",)))
+        partial = coster.upkeep(Candidate("jobs", ("id",), where="state = 'queued'"))
+        conn.rollback()
+    assert whole == 1000.0  # a row a call, a page's cost each
+    assert partial == pytest.approx(1.0, rel=0.5)  # 0.1% of the rows are queued
+    assert not coster.failed
+
+
 def test_min_share_applies_to_the_final_set_and_no_index_leads_another(hypopg: str) -> None:
     """The greedy pick can take an index early that later picks make useless: here a
     covering ``part (p_size)`` serves both statements until the two two-column indexes

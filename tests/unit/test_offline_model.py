@@ -108,6 +108,9 @@ def test_writes_pay_for_every_index_they_change() -> None:
     one = Candidate("orders", ("user_id",))
     assert coster.costs([one])["w"] > coster.costs([])["w"]
     assert coster.upkeep(one) == pytest.approx(coster.costs([one])["w"] - coster.costs([])["w"])
+    # a partial index takes only the rows its predicate keeps (2% of rows have no deleted_at)
+    partial = Candidate("orders", ("user_id",), where="deleted_at IS NULL")
+    assert coster.upkeep(partial) == pytest.approx(0.02 * coster.upkeep(one))
     # an UPDATE of a column no index holds: a HOT update, no index is touched
     update = "UPDATE orders SET total = 3 WHERE id = 5"
     hot = ModelCoster(shop(), [("u", update, 1000.0)])

@@ -385,7 +385,7 @@ class ModelCoster:
             return 0.0
         held = frozenset(c.lower() for c in (*candidate.columns, *candidate.include))
         return sum(
-            self._rows_into(shape, held) * shape.calls * UPKEEP_PAGES * SEQ_PAGE
+            self._rows_into(shape, held, candidate.where) * shape.calls * UPKEEP_PAGES * SEQ_PAGE
             for shape in self.shapes
             if shape.writes is not None and shape.writes[0] == table.name
         )
@@ -565,12 +565,19 @@ class ModelCoster:
         rows = max(rows, 2.0)
         return 2.0 * CPU_OPERATOR * rows * math.log2(rows)
 
-    def _rows_into(self, shape: _Shape, held: frozenset[str]) -> float:
+    def _rows_into(self, shape: _Shape, held: frozenset[str], where: str | None) -> float:
+        """The rows ``shape``'s write puts into an index holding ``held``: none for an
+        UPDATE of other columns (HOT), and for a partial index only the share of rows its
+        ``where`` keeps (from the statistics)."""
         assert shape.writes is not None
         columns = shape.writes[1]
         if columns is not None and not columns & held:
             return 0.0  # an UPDATE of other columns: HOT leaves the index alone
-        return shape.rows_written
+        if where is None:
+            return shape.rows_written
+        table = self.schema.table(shape.writes[0])
+        share = _where_share(table, where) if table is not None else 1.0
+        return shape.rows_written * share
 
     def _upkeep(
         self,
@@ -579,8 +586,8 @@ class ModelCoster:
     ) -> float:
         assert shape.writes is not None
         return sum(
-            self._rows_into(shape, held) * UPKEEP_PAGES * SEQ_PAGE
-            for _, held, _ in on.get(shape.writes[0], ())
+            self._rows_into(shape, held, where) * UPKEEP_PAGES * SEQ_PAGE
+            for _, held, where in on.get(shape.writes[0], ())
         )
 
 

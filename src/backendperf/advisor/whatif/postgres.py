@@ -54,6 +54,9 @@ class _Write:
     """Rows written per call: the plan's estimate."""
 
 
+_SHARE = "\0partial-index share"
+"""The fingerprint under which :meth:`_Coster._share` EXPLAINs (none of the workload's)."""
+
 UPKEEP_PAGES = 1.0
 """What one row written into an index costs, in pages (``seq_page_cost`` each): the descent
 is cheap, but the leaf page it dirties is WAL-logged and written back."""
@@ -271,6 +274,8 @@ class _Coster:
         self.writes: list[_Write] = []
         """The workload's writes on the tables the pick may index (:meth:`charge`)."""
         self.page = 1.0  # seq_page_cost, once :meth:`charge` has read it
+        self.shares: dict[tuple[str, str], float] = {}
+        """(table, partial index predicate) -> the share of rows it keeps (:meth:`_share`)."""
 
     def charge(self, writes: list[_Write]) -> None:
         """Charge every index for the rows ``writes`` put into it (each write's rows per
@@ -297,7 +302,25 @@ class _Coster:
             return 0.0
         if write.columns is not None and not write.columns & _held(candidate):
             return 0.0  # an UPDATE of other columns: HOT leaves the index alone
-        return write.rows * write.statement.calls * UPKEEP_PAGES * self.page
+        share = 1.0 if candidate.where is None else self._share(candidate)
+        return write.rows * share * write.statement.calls * UPKEEP_PAGES * self.page
+
+    def _share(self, candidate: Candidate) -> float:
+        """The share of its table's rows a partial index's ``WHERE`` keeps, as the planner
+        estimates it (the rows a write puts into the index are that share of its rows);
+        1 when it cannot say."""
+        key = (candidate.table, candidate.where or "")
+        found = self.shares.get(key)
+        if found is None:
+            # the index's own table and predicate, EXPLAINed (never run) like the statements
+            table = _Statement(_SHARE, f"SELECT 1 FROM {candidate.table}", 1)  # noqa: S608
+            kept = _Statement(_SHARE, f"{table.sql} WHERE {candidate.where}", 1)
+            whole, part = self._plan(table), self._plan(kept)
+            self.failed.pop(_SHARE, None)  # not a statement of the workload
+            rows = float(whole.get("Plan Rows", 0.0)) if whole is not None else 0.0
+            some = float(part.get("Plan Rows", 0.0)) if part is not None else rows
+            found = self.shares[key] = min(1.0, some / rows) if rows > 0 else 1.0
+        return found
 
     def costs(self, indexes: list[Candidate]) -> dict[str, float]:
         ddl = [(c.ddl("postgresql"), _bare(c.table).lower(), c) for c in indexes]
