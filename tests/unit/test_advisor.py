@@ -815,3 +815,46 @@ def test_what_if_advice_offers_the_partial_index_near_the_threshold() -> None:
     partial = [s for s in whatif.indexes if s.where == "status = 'open'"]
     assert partial and "status" not in partial[0].columns
     assert whatif.indexes[0].ddl == offline.indexes[0].ddl  # the heuristic one, first
+
+
+class _Recorder:
+    """A state's stand-in that records which fields a stage reads and assigns."""
+
+    def __init__(self, state: Any) -> None:
+        object.__setattr__(self, "_state", state)
+        object.__setattr__(self, "_read", set())
+
+    def __getattr__(self, name: str) -> Any:
+        self._read.add(name)
+        return getattr(self._state, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._state, name, value)
+
+
+@pytest.mark.parametrize("whatif", [False, True])
+def test_each_stage_reads_and_writes_what_its_contract_says(whatif: bool) -> None:
+    """The pipeline's state is frozen inputs and a working part; each stage of ``STAGES``
+    says what it reads and writes (``CONTRACTS``). Run on the shop's log, every stage reads
+    only what it declares, and leaves every working field it does not declare as it was."""
+    import copy
+
+    from backendperf.advisor.pipeline import CONTRACTS, STAGES, WORKING, Inputs, State
+
+    workload = Workload.from_logs([SHOP / "postgresql.log"])
+    schema = Schema.from_ddl_file(SHOP / "schema.sql")
+    state = State(Inputs(workload, schema, "postgresql", 10, 0.0, None, whatif))
+    assert set(CONTRACTS) == set(STAGES)
+    for stage in STAGES:
+        contract = CONTRACTS[stage]
+        assert contract.writes <= WORKING
+        kept = {name: copy.deepcopy(getattr(state, name)) for name in WORKING - contract.writes}
+        recorder = _Recorder(state)
+        result = stage(recorder)  # type: ignore[arg-type]
+        assert result is recorder or result is state
+        assert recorder._read <= contract.reads | contract.writes, stage.__name__
+        for name, before in kept.items():
+            assert getattr(state, name) == before, f"{stage.__name__} changed {name}"
+    assert state.advice.indexes  # the run did advise: the contracts were held to real work
+    with pytest.raises(AttributeError):
+        state.inputs.max_indexes = 3  # type: ignore[misc]

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from backendperf.advisor.usage import TableUsage
     from backendperf.workload.workload import Workload
 
-__all__ = ["STAGES", "Query", "State", "advise"]
+__all__ = ["CONTRACTS", "STAGES", "Contract", "Inputs", "Query", "State", "advise"]
 
 MIN_SHARE = 0.01
 """Candidates serving less than this share of the workload's time are not suggested."""
@@ -88,14 +88,28 @@ class Pick:
     heuristic ones; the what-if pick decides whether it pays."""
 
 
-@dataclass(slots=True)
-class State:
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What one run of the pipeline is asked: every stage may read it, none changes it."""
+
     workload: Workload
     schema: Schema
     dialect: str
     max_indexes: int | None
     min_share: float = MIN_SHARE
     max_size: int | None = None
+    whatif: bool = False
+    """The advice goes to a what-if pick: add the candidates only plans can rank."""
+
+
+@dataclass(slots=True)
+class State:
+    """The frozen :class:`Inputs` and the working part the stages fill in. What each stage
+    of :data:`STAGES` reads and writes is :data:`CONTRACTS` (a test holds every stage to
+    its writes); the inputs are read through ``state.inputs`` or, as before the split, as
+    read-only attributes of the state (``state.schema``)."""
+
+    inputs: Inputs
     queries: list[Query] = field(default_factory=list)
     picks: dict[Any, Pick] = field(default_factory=dict)
     advice: Advice = field(default_factory=Advice)
@@ -103,8 +117,46 @@ class State:
     basis: str = "time"
     """What a statement weighs: its logged ``time``, or, in a workload without durations (a
     ``.sql`` file, a general log, pg_stat_statements without timing), its ``calls``."""
-    whatif: bool = False
-    """The advice goes to a what-if pick: add the candidates only plans can rank."""
+
+    @property
+    def workload(self) -> Workload:
+        return self.inputs.workload
+
+    @property
+    def schema(self) -> Schema:
+        return self.inputs.schema
+
+    @property
+    def dialect(self) -> str:
+        return self.inputs.dialect
+
+    @property
+    def max_indexes(self) -> int | None:
+        return self.inputs.max_indexes
+
+    @property
+    def min_share(self) -> float:
+        return self.inputs.min_share
+
+    @property
+    def max_size(self) -> int | None:
+        return self.inputs.max_size
+
+    @property
+    def whatif(self) -> bool:
+        return self.inputs.whatif
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """What a stage reads (input and working fields) and writes (working fields only)."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+
+
+WORKING: Final = frozenset(("queries", "picks", "advice", "total_ms", "basis"))
+"""The fields of :class:`State` the stages write; the rest is :class:`Inputs`."""
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -696,6 +748,30 @@ STAGES: tuple[Callable[[State], State], ...] = (
 )
 
 
+def _contract(reads: str, writes: str) -> Contract:
+    return Contract(frozenset(reads.split()), frozenset(writes.split()))
+
+
+CONTRACTS: Final[dict[Callable[[State], State], Contract]] = {
+    collect: _contract("workload schema queries total_ms basis", "queries total_ms basis"),
+    parse: _contract("schema dialect queries advice", "queries advice"),
+    generate: _contract("schema dialect whatif queries picks advice", "picks advice"),
+    prune: _contract("schema picks advice", "picks advice"),
+    merge: _contract("schema max_indexes picks", "picks"),
+    single_columns: _contract("schema dialect whatif queries picks", "picks"),
+    score: _contract("schema queries picks total_ms basis", "picks"),
+    select: _contract(
+        "schema dialect max_indexes max_size min_share picks total_ms basis advice",
+        "picks advice",
+    ),
+    redundant: _contract("schema advice", "advice"),
+    hygiene: _contract("schema queries advice", "advice"),
+    account: _contract("queries advice", "advice"),
+}
+"""What each stage of :data:`STAGES` reads and writes (``tests/unit/test_advisor.py`` holds
+each stage to its writes: every other working field is left as it was)."""
+
+
 def _reason(pick: Pick, candidate: Candidate, state: State) -> Reason:
     claims: list[tuple[str, tuple[str, ...]]] = []
     uses = [
@@ -750,8 +826,10 @@ def advise(
     column the statements filter, join, sort or group by (outside ``max_indexes``), for the
     what-if pick to try, to extend by a column, or to leave out.
     """
-    state = State(workload, schema, dialect or schema.dialect, max_indexes, min_share, max_size)
-    state.whatif = whatif
+    inputs = Inputs(
+        workload, schema, dialect or schema.dialect, max_indexes, min_share, max_size, whatif
+    )
+    state = State(inputs)
     for stage in stages:
         state = stage(state)
     state.advice.summary = {
