@@ -117,6 +117,23 @@ def test_writes_pay_for_every_index_they_change() -> None:
     assert hot.costs([one])["u"] == hot.costs([])["u"]
 
 
+def test_a_delete_pays_for_its_rows_and_for_vacuum() -> None:
+    """A DELETE leaves its index entries to VACUUM, which removes them (a leaf page a row)
+    and scans each index whole once per autovacuum run: every index pays a little more a
+    deleted row than an inserted one."""
+    from backendperf.advisor.whatif.postgres import vacuum_pages
+
+    delete = "DELETE FROM orders WHERE id = 5"
+    insert = "INSERT INTO orders (id, user_id, status) VALUES (1, 2, 'new')"
+    coster = ModelCoster(shop(), [("d", delete, 1000.0), ("i", insert, 1000.0)])
+    one = Candidate("orders", ("user_id",))
+    deleted = coster.costs([one])["d"] - coster.costs([])["d"]
+    inserted = coster.costs([one])["i"] - coster.costs([])["i"]
+    assert inserted == pytest.approx(1000.0)
+    assert inserted < deleted < 1.05 * inserted  # a million rows: VACUUM's share is small
+    assert vacuum_pages(1000, 1_000_000) == pytest.approx(1000 / 200_050)
+
+
 def test_an_unparseable_statement_is_left_out_and_said() -> None:
     coster = ModelCoster(
         shop(), [("bad", "SELEC x FROM", 1.0), ("ok", "SELECT 1 FROM orders", 1.0)]

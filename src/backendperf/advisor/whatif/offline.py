@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Final
 
 from backendperf.advisor.usage import extract
 from backendperf.advisor.whatif.pick import MIN_GAIN, settle
-from backendperf.advisor.whatif.postgres import UPKEEP_PAGES, _write_of
+from backendperf.advisor.whatif.postgres import UPKEEP_PAGES, _write_of, vacuum_pages
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -102,6 +102,9 @@ def width(column: Column | None) -> int:
 
 def _eq_selectivity(table: Table, name: str, literal: str | None) -> float:
     """The share of rows ``name = literal`` keeps (``literal`` ``None``: a parameter)."""
+    rows = max(table.rows or 1.0, 1.0)
+    if any(ix.unique and ix.where is None and ix.columns == (name,) for ix in table.indexes):
+        return 1.0 / rows  # a key: one row (the planner knows it from the unique index)
     column = table.column(name)
     if column is None:
         return DEFAULT_EQ_SEL
@@ -114,7 +117,7 @@ def _eq_selectivity(table: Table, name: str, literal: str | None) -> float:
     rest = max(0.0, 1.0 - sum(common.values()) - (column.null_frac or 0.0))
     others = distinct - len(common)
     if others >= 1:
-        return max(rest / others, 1.0 / max(table.rows or 1.0, 1.0))
+        return max(rest / others, 1.0 / rows)
     return 1.0 / distinct
 
 
@@ -270,6 +273,8 @@ class _Shape:
     writes: tuple[str, frozenset[str] | None] | None = None
     """``(table, columns set)`` of an INSERT (``None``) or UPDATE."""
     rows_written: float = 1.0
+    deletes: bool = False
+    """A DELETE: each index pays again when VACUUM removes the entries (:func:`vacuum_pages`)."""
 
 
 class ModelCoster:
@@ -303,14 +308,15 @@ class ModelCoster:
             if table is None or not table.rows:
                 continue
             shape.accesses[table.name] = self._access(table, use)
-        if usage.writes is not None and usage.kind in ("insert", "update"):
+        if usage.writes is not None and usage.kind in ("insert", "update", "delete"):
             table = self.schema.table(usage.writes)
             if table is not None:
                 found = _write_of(sql, {table.name.lower()})
                 if found is not None:
                     shape.writes = (table.name, found[1])
+                    shape.deletes = found[2]
                     access = shape.accesses.get(table.name)
-                    if usage.kind == "update" and access is not None:
+                    if usage.kind != "insert" and access is not None:
                         shape.rows_written = max(1.0, access.kept)
         if not shape.accesses and shape.writes is None:
             return None
@@ -385,10 +391,26 @@ class ModelCoster:
             return 0.0
         held = frozenset(c.lower() for c in (*candidate.columns, *candidate.include))
         return sum(
-            self._rows_into(shape, held, candidate.where) * shape.calls * UPKEEP_PAGES * SEQ_PAGE
+            self._rows_into(shape, held, candidate.where)
+            * shape.calls
+            * self._pages_a_row(shape, held, candidate.where)
+            * SEQ_PAGE
             for shape in self.shapes
             if shape.writes is not None and shape.writes[0] == table.name
         )
+
+    def _pages_a_row(self, shape: _Shape, held: frozenset[str], where: str | None) -> float:
+        """Pages one row ``shape`` writes costs an index holding ``held``: its leaf page,
+        and for a DELETE the share of VACUUM's scans of the whole index."""
+        if not shape.deletes or shape.writes is None:
+            return UPKEEP_PAGES
+        table = self.schema.table(shape.writes[0])
+        if table is None or not table.rows:
+            return UPKEEP_PAGES
+        entry = sum(width(table.column(c)) for c in held) + INDEX_TUPLE_OVERHEAD
+        share = 1.0 if where is None else _where_share(table, where)
+        pages = table.rows * share * entry / (PAGE * FILL)
+        return UPKEEP_PAGES + vacuum_pages(pages, table.rows)
 
     def size(self, table: Table, candidate: Candidate) -> int:
         """Bytes of a B-tree on ``candidate``: its rows x (the columns' widths + the tuple
@@ -586,7 +608,7 @@ class ModelCoster:
     ) -> float:
         assert shape.writes is not None
         return sum(
-            self._rows_into(shape, held, where) * UPKEEP_PAGES * SEQ_PAGE
+            self._rows_into(shape, held, where) * self._pages_a_row(shape, held, where) * SEQ_PAGE
             for _, held, where in on.get(shape.writes[0], ())
         )
 

@@ -453,8 +453,9 @@ def settle(
         suggestion.size_bytes = coster.sizes.get(suggestion.candidate.ddl("postgresql"))
         if suggestion in chosen and (upkeep := coster.upkeep(suggestion.candidate)):
             suggestion.notes.append(
-                f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE statements "
-                "write into it" + (" (the plans leave index upkeep out)" if planned else "")
+                f"charged {upkeep:,.0f} for the rows the workload's INSERT/UPDATE/DELETE "
+                "statements write into it"
+                + (" (the plans leave index upkeep out)" if planned else "")
             )
         if not mine:
             suggestion.notes.append(

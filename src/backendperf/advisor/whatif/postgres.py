@@ -43,15 +43,30 @@ class _Statement:
 class _Write:
     """A statement that writes rows into a table's indexes. PostgreSQL's plans leave index
     upkeep out, so the pick charges each index on ``table`` for every row written into it
-    (:data:`UPKEEP_PAGES` pages' cost a row)."""
+    (:data:`UPKEEP_PAGES` pages' cost a row; a deleted row also its share of VACUUM's scans
+    of the index)."""
 
     statement: _Statement
     table: str
     columns: frozenset[str] | None
     """The columns an UPDATE sets (an index holding none of them is not charged: a HOT
-    update leaves it alone); ``None``: every index (an INSERT)."""
+    update leaves it alone); ``None``: every index (an INSERT, a DELETE)."""
     rows: float = 1.0
     """Rows written per call: the plan's estimate."""
+    deletes: bool = False
+    """A DELETE: its index entries are removed later, by VACUUM (:func:`vacuum_pages`)."""
+
+
+AUTOVACUUM_SCALE = 0.2
+AUTOVACUUM_THRESHOLD = 50.0
+"""PostgreSQL's defaults: autovacuum cleans a table once this share of its rows plus this
+many are dead (``autovacuum_vacuum_scale_factor``, ``autovacuum_vacuum_threshold``)."""
+
+
+def vacuum_pages(index_pages: float, table_rows: float) -> float:
+    """The pages of an index VACUUM reads per row a DELETE leaves dead: each autovacuum run
+    scans every index of the table whole, once per (scale x rows + threshold) dead rows."""
+    return index_pages / (AUTOVACUUM_SCALE * max(table_rows, 0.0) + AUTOVACUUM_THRESHOLD)
 
 
 _SHARE = "\0partial-index share"
@@ -62,15 +77,15 @@ UPKEEP_PAGES = 1.0
 is cheap, but the leaf page it dirties is WAL-logged and written back."""
 
 
-def _write_of(sql: str, tables: set[str]) -> tuple[str, frozenset[str] | None] | None:
-    """``(table, columns)`` when ``sql`` is an INSERT (columns ``None``) or an UPDATE (the
-    columns it sets) on one of ``tables``; else ``None`` (a DELETE leaves index entries to
-    VACUUM)."""
+def _write_of(sql: str, tables: set[str]) -> tuple[str, frozenset[str] | None, bool] | None:
+    """``(table, columns, deletes)`` when ``sql`` is an INSERT (columns ``None``), an UPDATE
+    (the columns it sets) or a DELETE (``deletes``: every index, through VACUUM) on one of
+    ``tables``; else ``None``."""
     import sqlglot
     from sqlglot import exp
 
     head = sql.lstrip()[:6].upper()
-    if head not in ("INSERT", "UPDATE"):
+    if head not in ("INSERT", "UPDATE", "DELETE"):
         return None
     try:
         tree = sqlglot.parse_one(sql, read="postgres")
@@ -82,10 +97,13 @@ def _write_of(sql: str, tables: set[str]) -> tuple[str, frozenset[str] | None] |
     if not isinstance(target, exp.Table) or target.name.lower() not in tables:
         return None
     if isinstance(tree, exp.Insert):
-        return target.name.lower(), None
+        return target.name.lower(), None, False
     if isinstance(tree, exp.Update):
         sets = [e.this for e in tree.expressions if isinstance(e, exp.EQ)]
-        return target.name.lower(), frozenset(c.name.lower() for c in sets if c is not None)
+        columns = frozenset(c.name.lower() for c in sets if c is not None)
+        return target.name.lower(), columns, False
+    if isinstance(tree, exp.Delete):
+        return target.name.lower(), None, True
     return None
 
 
@@ -166,7 +184,7 @@ def _validate_postgres(
                 statement = statements[fingerprint]
                 statement.tables, statement.columns = _tables_of(statement.sql, real)
         writes = [
-            _Write(s, write[0], write[1])
+            _Write(s, write[0], write[1], deletes=write[2])
             for s in statements.values()
             if (write := _write_of(s.sql, on)) is not None
         ]
@@ -275,6 +293,7 @@ class _Coster:
         """The workload's writes on the tables the pick may index (:meth:`charge`)."""
         self.page = 1.0  # seq_page_cost, once :meth:`charge` has read it
         self.shares: dict[tuple[str, str], float] = {}
+        self.table_rows: dict[str, float] = {}
         """(table, partial index predicate) -> the share of rows it keeps (:meth:`_share`)."""
 
     def charge(self, writes: list[_Write]) -> None:
@@ -303,7 +322,22 @@ class _Coster:
         if write.columns is not None and not write.columns & _held(candidate):
             return 0.0  # an UPDATE of other columns: HOT leaves the index alone
         share = 1.0 if candidate.where is None else self._share(candidate)
-        return write.rows * share * write.statement.calls * UPKEEP_PAGES * self.page
+        pages = UPKEEP_PAGES
+        if write.deletes:  # VACUUM removes the entry later, and scans the whole index for it
+            size = self.sizes.get(candidate.ddl("postgresql"), 0)
+            pages += vacuum_pages(size / 8192, self._rows(candidate.table))
+        return write.rows * share * write.statement.calls * pages * self.page
+
+    def _rows(self, table: str) -> float:
+        """The planner's row count of ``table`` (0 when it cannot say)."""
+        found = self.table_rows.get(table)
+        if found is None:
+            plan = self._plan(_Statement(_SHARE, f"SELECT 1 FROM {table}", 1))  # noqa: S608
+            self.failed.pop(_SHARE, None)
+            found = self.table_rows[table] = (
+                float(plan.get("Plan Rows", 0.0)) if plan is not None else 0.0
+            )
+        return found
 
     def _share(self, candidate: Candidate) -> float:
         """The share of its table's rows a partial index's ``WHERE`` keeps, as the planner
