@@ -287,6 +287,28 @@ def test_a_statement_timeout_cancel_weighs_the_timeout(bare_database: str) -> No
     ]
 
 
+def test_what_if_weighs_the_calls_a_timeout_cancelled(hypopg: str) -> None:
+    """A statement the timeout cancelled every time has no completed call, but each cancel
+    ran as long as the database let it: the what-if pick weighs its plan's cost by its
+    cancels (it weighed them 0, so on TPC-H the two queries that never finished counted for
+    nothing). A deadlock or an error is not counted: it need not have run long."""
+    from backendperf.advisor.whatif.base import samples
+
+    cancelled = "SELECT id, total FROM orders WHERE user_id = 7"
+    cheap = "SELECT id FROM users WHERE id = 3"
+    events = [QueryEvent(statement=cheap, duration_ms=1.0)] * 50
+    events += [QueryEvent(statement=cancelled, cancelled="statement timeout")] * 3
+    events += [QueryEvent(statement=cancelled, cancelled="deadlock")] * 2
+    workload = Workload().extend(events)
+    weights = dict(samples(workload).values())
+    assert weights == {cancelled: 3, cheap: 50}
+    advice = advise(workload, schema=Schema.from_url(hypopg), min_share=0, whatif=True)
+    validate(advice, workload, hypopg)
+    orders = [s for s in advice.indexes if s.table == "orders"]
+    assert orders and orders[0].columns[0] == "user_id"
+    assert orders[0].cost_before is not None and orders[0].cost_before > 0
+
+
 def test_unused_and_foreign_keys_from_the_live_database(shop_url: str) -> None:
     """pg_stat_user_indexes: a never-scanned index is reported unused; pg_constraint gives
     the foreign keys."""

@@ -11,6 +11,17 @@ __all__ = ["samples"]
 
 
 def samples(workload: Workload) -> dict[str, tuple[str, int]]:
+    """fingerprint -> (a sample with its values bound, the calls it weighs): the calls that
+    completed and the ones cancelled after running long (by ``statement_timeout``, a lock
+    timeout, a user, a recovery conflict: it ran as long as the database let it, and its
+    plan's cost is what a run costs; a deadlock or an error need not have run long)."""
+    from backendperf.advisor.pipeline import _RAN_LONG
+
     return {
-        s.fingerprint: (s.samples[0].bound(), s.count) for s in workload.stats.values() if s.samples
+        s.fingerprint: (
+            s.samples[0].bound(),
+            s.count + sum(n for why, n in s.cancelled.items() if why in _RAN_LONG),
+        )
+        for s in workload.stats.values()
+        if s.samples
     }

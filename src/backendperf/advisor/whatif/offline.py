@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from backendperf.advisor.usage import extract
+from backendperf.advisor.whatif.base import samples
 from backendperf.advisor.whatif.pick import MIN_GAIN, settle
 from backendperf.advisor.whatif.postgres import UPKEEP_PAGES, _write_of, vacuum_pages
 
@@ -627,11 +628,7 @@ def estimate(
     without ``--validate``). Give it what :func:`~backendperf.advisor.whatif.validate` takes
     (``advise(..., whatif=True, min_share=0)``, more suggestions than ``max_indexes``)."""
     texts = {f: s.normalized for f, s in workload.stats.items()}
-    statements = [
-        (f, s.samples[0].bound(), float(s.count + sum(s.cancelled.values())))
-        for f, s in workload.stats.items()
-        if s.samples
-    ]
+    statements = [(f, sql, float(calls)) for f, (sql, calls) in samples(workload).items()]
     suggestions = [s for s in advice.indexes if s.candidate is not None]
     if suggestions:
         wanted = {f for s in suggestions for f in s.fingerprints}
