@@ -421,26 +421,18 @@ TPCH_TIMEOUT_MS = 20_000
 (a correlated subquery per part); they are logged as cancelled, as in production."""
 
 
-def tpch_init(db: str, scale: float) -> str:
-    """TPC-H at ``scale`` (tpchgen-cli, the Rust port of dbgen) loaded into ``db``."""
+def _generate(db: str, tool: str, args: list[str], ddl: str) -> str:
+    """Data from a TPC generator (``tool args -o DIR`` writes one CSV file with a header per
+    table) loaded into ``db``, its tables created by ``ddl`` (and filled in that order)."""
     import shutil
     import subprocess
 
-    exe = shutil.which("tpchgen-cli") or str(pathlib.Path(sys.executable).parent / "tpchgen-cli")
+    exe = shutil.which(tool) or str(pathlib.Path(sys.executable).parent / tool)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([exe, "csv", "-s", str(scale), "-o", tmp], check=True, capture_output=True)
+        subprocess.run([exe, *args, "-o", tmp], check=True, capture_output=True)
         with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(TPCH_DDL)
-            for table in (
-                "region",
-                "nation",
-                "part",
-                "supplier",
-                "partsupp",
-                "customer",
-                "orders",
-                "lineitem",
-            ):
+            conn.execute(ddl)
+            for table in re.findall(r"CREATE TABLE (\w+)", ddl):
                 with (
                     conn.cursor().copy(
                         f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)"
@@ -449,7 +441,12 @@ def tpch_init(db: str, scale: float) -> str:
                 ):
                     while chunk := fh.read(1 << 20):
                         copy.write(chunk)
-    return TPCH_DDL
+    return ddl
+
+
+def tpch_init(db: str, scale: float) -> str:
+    """TPC-H at ``scale`` (tpchgen-cli, the Rust port of dbgen) loaded into ``db``."""
+    return _generate(db, "tpchgen-cli", ["csv", "-s", str(scale)], TPCH_DDL)
 
 
 TPCDS = pathlib.Path(__file__).parent / "tpcds"
@@ -464,26 +461,7 @@ TPCDS_Q: Q = [(sql, lambda r: None) for sql in TPCDS_QUERIES]
 
 def tpcds_init(db: str, scale: float) -> str:
     """TPC-DS at ``scale`` (tpcgen-cli, the Rust port of dsdgen) loaded into ``db``."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("tpcgen-cli") or str(pathlib.Path(sys.executable).parent / "tpcgen-cli")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [exe, "tpcds", "csv", "-s", str(scale), "-o", tmp], check=True, capture_output=True
-        )
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(TPCDS_DDL)
-            for table in re.findall(r"CREATE TABLE (\w+)", TPCDS_DDL):
-                with (
-                    conn.cursor().copy(
-                        f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)"
-                    ) as copy,
-                    open(pathlib.Path(tmp) / f"{table}.csv", "rb") as fh,
-                ):
-                    while chunk := fh.read(1 << 20):
-                        copy.write(chunk)
-    return TPCDS_DDL
+    return _generate(db, "tpcgen-cli", ["tpcds", "csv", "-s", str(scale)], TPCDS_DDL)
 
 
 def create_database(url: str) -> str:
