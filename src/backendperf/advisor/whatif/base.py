@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backendperf.advisor.pipeline import _RAN_LONG
+
 if TYPE_CHECKING:
     from backendperf.workload.workload import Workload
 
@@ -15,8 +17,6 @@ def samples(workload: Workload) -> dict[str, tuple[str, int]]:
     completed and the ones cancelled after running long (by ``statement_timeout``, a lock
     timeout, a user, a recovery conflict: it ran as long as the database let it, and its
     plan's cost is what a run costs; a deadlock or an error need not have run long)."""
-    from backendperf.advisor.pipeline import _RAN_LONG
-
     return {
         s.fingerprint: (
             s.samples[0].bound(),

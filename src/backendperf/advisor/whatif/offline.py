@@ -29,7 +29,9 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -135,8 +137,6 @@ def _literal(predicate: str | None) -> str | None:
 def _sortable(text: str) -> tuple[int, float | str]:
     """A key that orders values as the database does for numbers, dates and timestamps
     (ISO text), and as text otherwise (kind 0: numbers and times, 1: text)."""
-    import datetime as dt
-
     try:
         return (0, float(text))
     except ValueError:
@@ -176,11 +176,11 @@ def _range_selectivity(column: Column | None, bounds: list[tuple[str, str]]) -> 
     if column is None or not column.bounds or not bounds:
         return None
     low, high = 0.0, 1.0  # of the histogram's rows
-    for operator, value in bounds:
+    for op, value in bounds:
         share = _below(column.bounds, value)
         if share is None:
             return None
-        if operator in (">", ">="):
+        if op in (">", ">="):
             low = max(low, share)
         else:
             high = min(high, share)
@@ -189,29 +189,28 @@ def _range_selectivity(column: Column | None, bounds: list[tuple[str, str]]) -> 
     kept = sum(
         freq
         for text, freq in common.items()
-        if all(_holds(text, operator, value) for operator, value in bounds)
+        if all(_holds(text, op, value) for op, value in bounds)
     )
     # never quite 0: a bucket's worth of the histogram, as the planner's clamp does
     return max(kept + rest * max(high - low, 0.0), rest / (10 * len(column.bounds)), 1e-6)
 
 
-def _holds(text: str, operator: str, value: str) -> bool:
+def _holds(text: str, op: str, value: str) -> bool:
+    """Whether the value ``text`` meets ``op value`` (values that do not compare: no)."""
     a, b = _sortable(text), _sortable(value)
-    if a[0] != b[0]:
-        return False
-    return {
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-    }[operator]
+    return a[0] == b[0] and _COMPARE[op](a, b)
+
+
+_COMPARE: Final = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_NULL_TEST: Final = re.compile(r'"?(\w+)"? IS (NOT )?NULL', re.IGNORECASE)
+"""A partial index's ``col IS [NOT] NULL`` predicate."""
 
 
 def _implied(where: str, use: TableUsage) -> tuple[str, ...] | None:
     """The columns whose predicates in ``use`` imply a partial index's ``where`` (``None``:
     they do not, and the index cannot serve the statement)."""
     text = " ".join(where.split())
-    null = re.fullmatch(r'"?(\w+)"? IS (NOT )?NULL', text, re.IGNORECASE)
+    null = _NULL_TEST.fullmatch(text)
     if null is not None:
         column = null[1].lower()
         if null[2] is None:
@@ -228,7 +227,7 @@ def _where_share(table: Table, where: str) -> float:
     """The share of ``table``'s rows a partial index's ``where`` keeps, from the statistics
     (half when they do not say)."""
     text = " ".join(where.split())
-    null = re.fullmatch(r'"?(\w+)"? IS (NOT )?NULL', text, re.IGNORECASE)
+    null = _NULL_TEST.fullmatch(text)
     if null is not None:
         column = table.column(null[1])
         frac = column.null_frac if column is not None else None

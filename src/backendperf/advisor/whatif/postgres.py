@@ -347,11 +347,10 @@ class _Coster:
         found = self.shares.get(key)
         if found is None:
             # the index's own table and predicate, EXPLAINed (never run) like the statements
-            table = _Statement(_SHARE, f"SELECT 1 FROM {candidate.table}", 1)  # noqa: S608
-            kept = _Statement(_SHARE, f"{table.sql} WHERE {candidate.where}", 1)
-            whole, part = self._plan(table), self._plan(kept)
+            rows = self._rows(candidate.table)
+            sql = f"SELECT 1 FROM {candidate.table} WHERE {candidate.where}"  # noqa: S608
+            part = self._plan(_Statement(_SHARE, sql, 1))
             self.failed.pop(_SHARE, None)  # not a statement of the workload
-            rows = float(whole.get("Plan Rows", 0.0)) if whole is not None else 0.0
             some = float(part.get("Plan Rows", 0.0)) if part is not None else rows
             found = self.shares[key] = min(1.0, some / rows) if rows > 0 else 1.0
         return found

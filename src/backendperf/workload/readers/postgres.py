@@ -883,14 +883,12 @@ class _StderrChunks:
         others = "".join(between)
         details = n - detail.count(None)
         self._count_steps(body, others, details, lines - _lines(others) - n - details)
-        # The line of each entry's statement, worked out when something asks (an event's
-        # place, other messages handed to the line reader): most chunks never do.
-        places: list[list[int]] = []
+        # The line of each entry's statement and its steps' lines, worked out when something
+        # asks (an event's place, other messages handed to the line reader): most never do.
+        placed = functools.cache(lambda: _places(lineno, between, entries, detail))
 
         def place(i: int) -> int:
-            if not places:
-                places.extend(_places(lineno, between, entries, detail))
-            return places[0][i]
+            return placed()[0][i]
 
         state = self.state
         out: list[QueryEvent | EventBatch] = []
@@ -900,7 +898,8 @@ class _StderrChunks:
         for a, b in itertools.pairwise(starts):
             text = between[a]
             if text:
-                line = place(a) - places[1][a] - text.count("\n")
+                firsts, steps = placed()
+                line = firsts[a] - steps[a] - text.count("\n")
                 out.extend(state.feed(split_lines(text), line))
             out.extend(state.flush())
             out.append(self._batch(parts, a, b, place, extended=True))
